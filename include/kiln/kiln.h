@@ -1,0 +1,184 @@
+// kiln public C++ API: Parser → NetworkDefinition → Builder (+ BuilderConfig) → plan bytes
+// → Runtime → Engine → ExecutionContext. Mirrors TensorRT's object model.
+//
+//   kiln::Logger log;
+//   kiln::Parser parser(log);
+//   auto net = parser.parse_from_file("model.onnx");          // Result<unique_ptr<...>>
+//   kiln::BuilderConfig cfg;  cfg.input_shapes["x"] = {1, 3, 224, 224};
+//   auto plan = kiln::Builder(log).build_serialized_network(**net, cfg);
+//   auto engine = kiln::Runtime(log).deserialize(plan->data(), plan->size());
+//   auto ctx = (*engine)->create_execution_context();
+//   ctx->set_input("x", view);  ctx->execute();  auto y = ctx->output("y");
+//
+// Errors are returned as Status / Result (see status.h); nothing throws across the API.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kiln/status.h"
+#include "kiln/types.h"
+
+namespace kiln {
+
+namespace ir { class Graph; }
+
+/// Severity of a log message.
+enum class LogLevel { kTrace = 0, kDebug, kInfo, kWarning, kError, kOff };
+
+/// Receives kiln's log messages. The default implementation writes to stderr (spdlog);
+/// subclass to redirect. Messages below `level()` are dropped before formatting.
+class Logger {
+ public:
+  explicit Logger(LogLevel level = LogLevel::kWarning) : level_(level) {}
+  virtual ~Logger() = default;
+  virtual void log(LogLevel level, const std::string& message);
+  LogLevel level() const { return level_; }
+  void set_level(LogLevel l) { level_ = l; }
+  bool enabled(LogLevel l) const { return l >= level_ && level_ != LogLevel::kOff; }
+
+ private:
+  LogLevel level_;
+};
+
+/// Where a plan runs.
+enum class Backend { kCpu = 0, kCuda = 1 };
+const char* backend_name(Backend b);
+
+/// An imported model (TensorRT's INetworkDefinition): the IR graph.
+class NetworkDefinition {
+ public:
+  explicit NetworkDefinition(std::unique_ptr<ir::Graph> g);
+  ~NetworkDefinition();
+  ir::Graph& graph() { return *graph_; }
+  const ir::Graph& graph() const { return *graph_; }
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+
+ private:
+  std::unique_ptr<ir::Graph> graph_;
+};
+
+/// ONNX parser. Collects every problem of a model in one pass.
+class Parser {
+ public:
+  explicit Parser(Logger& logger) : logger_(logger) {}
+  /// Parses an .onnx file (external data next to it). Errors: IoError, OnnxMalformed,
+  /// OnnxIrVersion, OnnxOpsetUnsupported, OnnxUnsupportedOp, OnnxUndefinedInput, ...;
+  /// all diagnostics are in diagnostics() afterwards.
+  Result<std::unique_ptr<NetworkDefinition>> parse_from_file(const std::string& path);
+  Result<std::unique_ptr<NetworkDefinition>> parse(const void* data, size_t size);
+  const std::vector<Status>& diagnostics() const { return diags_; }
+
+ private:
+  Logger& logger_;
+  std::vector<Status> diags_;
+};
+
+/// Options of a build (TensorRT's IBuilderConfig).
+struct BuilderConfig {
+  Backend backend = Backend::kCpu;
+  /// Optimisation level: 0 none, 1 cleanups and constant folding, 2 fusions, 3 aggressive.
+  int opt_level = 2;
+  /// Passes to skip, by name (`kiln build --disable-pass=NAME`).
+  std::vector<std::string> disabled_passes;
+  /// Concrete shapes for inputs with symbolic or unknown dims (name → dims).
+  std::map<std::string, std::vector<int64_t>> input_shapes;
+  /// Pass names after which to print the graph to the logger at info level ("all" = every).
+  std::vector<std::string> dump_after;
+};
+
+/// Timing of one build phase, in milliseconds.
+struct PhaseTime {
+  std::string phase;
+  double ms;
+};
+
+/// Builds plans (TensorRT's IBuilder).
+class Builder {
+ public:
+  explicit Builder(Logger& logger) : logger_(logger) {}
+  /// Optimises `network` in place and serialises it to plan bytes (format in
+  /// src/engine/plan.h). Errors: DynamicShapeUnresolved, ShapeMismatch, PassFailed, ...
+  Result<std::vector<uint8_t>> build_serialized_network(NetworkDefinition& network, const BuilderConfig& cfg);
+  /// Wall time of each phase of the last build.
+  const std::vector<PhaseTime>& phase_times() const { return phases_; }
+
+ private:
+  Logger& logger_;
+  std::vector<PhaseTime> phases_;
+};
+
+/// Parse + build in one call.
+Result<std::vector<uint8_t>> build_plan_from_file(const std::string& onnx_path, const BuilderConfig& cfg,
+                                                  Logger& logger);
+
+class ExecutionContext;
+
+/// Static description of an engine input or output.
+struct TensorDesc {
+  std::string name;
+  DataType dtype;
+  std::vector<int64_t> dims;  ///< -1 for dims that are not fixed
+};
+
+/// A deserialised plan: graph, weights and per-backend state shared by all contexts.
+class Engine {
+ public:
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  ~Engine();
+  std::vector<std::string> input_names() const;
+  std::vector<std::string> output_names() const;
+  /// Errors: NotFound (lists the valid names).
+  Result<TensorDesc> tensor_desc(const std::string& name) const;
+  Backend backend() const;
+  /// Creates per-inference state (activations); many contexts may share one engine.
+  std::unique_ptr<ExecutionContext> create_execution_context();
+  /// Internal: the lowered graph (for inspect tools).
+  const ir::Graph& graph() const;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Loads plans (TensorRT's IRuntime).
+class Runtime {
+ public:
+  explicit Runtime(Logger& logger) : logger_(logger) {}
+  /// Errors: PlanBadMagic, PlanVersion, PlanCorrupt (checksum, truncation, structure),
+  /// PlanBackendMismatch. Copies `data`.
+  Result<std::unique_ptr<Engine>> deserialize(const void* data, size_t size);
+  /// Reads a plan file. Errors as deserialize, plus IoError.
+  Result<std::unique_ptr<Engine>> deserialize_file(const std::string& path);
+
+ private:
+  Logger& logger_;
+};
+
+/// Per-inference state over a shared Engine (TensorRT's IExecutionContext).
+class ExecutionContext {
+ public:
+  struct Impl;
+  explicit ExecutionContext(std::unique_ptr<Impl> impl);
+  ~ExecutionContext();
+  /// Binds an input. The data is read during execute(); the caller keeps it alive until
+  /// then. Errors: NotFound, InputShapeMismatch (dtype, rank or a fixed dim differs).
+  Status set_input(const std::string& name, const TensorView& tensor);
+  /// Runs the engine synchronously. Errors: MissingInput, KernelFailed (naming the node).
+  Status execute();
+  /// Output of the last execute(); valid until the next execute(). Errors: NotFound.
+  Result<TensorView> output(const std::string& name) const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// "0.1.0"
+const char* version();
+
+}  // namespace kiln

@@ -1,0 +1,51 @@
+// Plan file v1: serialisation of a lowered ir::Graph with its weights (schema/plan.fbs).
+// Layout: 32-byte preamble (magic "KILNPLAN", format version, flatbuffer size, XXH3-64
+// checksum of the rest), the FlatBuffers Plan, then a weight section whose tensors are
+// 256-byte aligned relative to the file start, so a loaded plan's weights are used in
+// place (no copy) and the file could be mmapped.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/kiln.h"
+#include "kiln/status.h"
+
+namespace kiln::plan {
+
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kPreambleBytes = 32;
+constexpr size_t kWeightAlign = 256;
+constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
+
+/// What a plan says about itself.
+struct PlanInfo {
+  uint32_t format_version = 0;
+  std::string kiln_version;
+  Backend backend = Backend::kCpu;
+  int compute_capability = 0;
+  std::string build_info;  ///< JSON
+  uint64_t weights_bytes = 0;
+  uint64_t file_bytes = 0;
+};
+
+/// Serialises `g` (weights = all constant values, also inside subgraphs and attribute
+/// tensors). `build_info` is stored verbatim (JSON).
+std::vector<uint8_t> serialize(const ir::Graph& g, const PlanInfo& info);
+
+/// A loaded plan: the graph (constants point into `storage`) and its info.
+struct LoadedPlan {
+  std::shared_ptr<void> storage;  ///< the plan bytes, 256-byte aligned
+  std::unique_ptr<ir::Graph> graph;
+  PlanInfo info;
+};
+
+/// Verifies and loads plan bytes (copied into aligned storage).
+/// Errors: PlanBadMagic, PlanVersion (newer format), PlanCorrupt (truncated, checksum,
+/// FlatBuffers verification, bad references).
+Result<LoadedPlan> deserialize(const void* data, size_t size);
+
+}  // namespace kiln::plan

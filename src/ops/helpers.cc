@@ -1,0 +1,69 @@
+#include "ops/helpers.h"
+
+namespace kiln::ops {
+
+Status unsupported_dtype(DataType t, const char* what) {
+  return Status(ErrorCode::kTypeMismatch,
+                std::string(what) + " does not support data type " + dtype_name(t),
+                "cast the tensor to a supported type (e.g. f32) before this op");
+}
+
+Status infer_same_as_input0(InferContext& ctx) {
+  ctx.set_output(0, ctx.input_type(0), ctx.input_shape(0));
+  return Status::ok();
+}
+
+static Result<Shape> broadcast_all(const InferContext& ctx) {
+  Shape s = ctx.input_shape(0);
+  for (size_t i = 1; i < ctx.num_inputs(); ++i) {
+    if (!ctx.has_input(i)) continue;
+    auto b = broadcast_shapes(s, ctx.input_shape(i));
+    if (!b)
+      return ctx.error(ErrorCode::kShapeMismatch,
+                       "inputs cannot be broadcast together: " + s.to_string() + " and " +
+                           ctx.input_shape(i).to_string(),
+                       "ONNX uses numpy broadcasting: trailing dims must be equal or 1");
+    s = *b;
+  }
+  return s;
+}
+
+Status infer_broadcast(InferContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Shape s, broadcast_all(ctx));
+  ctx.set_output(0, ctx.input_type(0), std::move(s));
+  return Status::ok();
+}
+
+Status infer_broadcast_bool(InferContext& ctx) {
+  KILN_ASSIGN_OR_RETURN(Shape s, broadcast_all(ctx));
+  ctx.set_output(0, DataType::kBool, std::move(s));
+  return Status::ok();
+}
+
+std::optional<std::vector<int64_t>> ints_from_input_or_attr(const InferContext& ctx, size_t i,
+                                                            const char* attr) {
+  if (ctx.has_input(i)) {
+    if (const HostTensor* v = ctx.input_value(i)) return v->to_i64_vector();
+    return std::nullopt;
+  }
+  if (ctx.node().has_attr(attr)) return ctx.node().attr_ints(attr);
+  return std::nullopt;
+}
+
+BroadcastIndexer::BroadcastIndexer(const std::vector<int64_t>& in_dims,
+                                   const std::vector<int64_t>& out_dims) {
+  int64_t in_numel = 1;
+  for (auto d : in_dims) in_numel *= d;
+  identity_ = in_dims == out_dims;
+  scalar_ = in_numel == 1;
+  if (identity_ || scalar_) return;
+  size_t r = out_dims.size();
+  out_strides_ = strides_of(out_dims);
+  std::vector<int64_t> padded(r, 1);
+  for (size_t i = 0; i < in_dims.size(); ++i) padded[r - in_dims.size() + i] = in_dims[i];
+  auto st = strides_of(padded);
+  in_strides_.resize(r);
+  for (size_t d = 0; d < r; ++d) in_strides_[d] = padded[d] == 1 ? 0 : st[d];
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,29 @@
+// Internal state of Engine and ExecutionContext.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/plan.h"
+#include "kiln/kiln.h"
+
+namespace kiln {
+
+struct Engine::Impl {
+  plan::LoadedPlan plan;
+  Logger* logger = nullptr;
+  const ir::Value* find_input(const std::string& name) const;
+  const ir::Value* find_output(const std::string& name) const;
+};
+
+struct ExecutionContext::Impl {
+  const Engine* engine = nullptr;
+  std::map<std::string, HostTensor> inputs;
+  std::vector<HostTensor> outputs;
+};
+
+/// "valid names are: a, b" for NotFound messages.
+std::string list_names(const std::vector<std::string>& names);
+
+}  // namespace kiln
