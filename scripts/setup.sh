@@ -7,7 +7,7 @@ set -euo pipefail
 
 APT_PKGS=(cmake ninja-build g++ pkg-config protobuf-compiler libprotobuf-dev flatbuffers-compiler
   libflatbuffers-dev libopenblas-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libstb-dev libxxhash-dev pybind11-dev python3-venv)
+  libgtest-dev libgmock-dev libbenchmark-dev libstb-dev libxxhash-dev libzip-dev pybind11-dev python3-venv)
 PY_PKGS=(numpy onnx onnxruntime torch torchvision transformers rapidocr-onnxruntime
   scikit-image pillow pytest)
 

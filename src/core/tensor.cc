@@ -8,9 +8,9 @@
 
 namespace kiln {
 
-std::shared_ptr<void> aligned_alloc_shared(size_t bytes) {
-  size_t n = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, n);
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes, size_t align) {
+  size_t n = (std::max<size_t>(bytes, 1) + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, n);
   if (!p) throw std::bad_alloc();
   std::memset(p, 0, n);
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });

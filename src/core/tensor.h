@@ -73,7 +73,7 @@ class HostTensor {
   void* data_ = nullptr;
 };
 
-/// Allocates `bytes` with 64-byte alignment (at least 1 byte).
-std::shared_ptr<void> aligned_alloc_shared(size_t bytes);
+/// Allocates `bytes` (at least 1), zeroed, aligned to `align` (a power of two >= 64).
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes, size_t align = 64);
 
 }  // namespace kiln

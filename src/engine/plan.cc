@@ -234,7 +234,7 @@ Result<LoadedPlan> deserialize(const void* data, size_t size) {
   if (XXH3_64bits(p + kPreambleBytes, size - kPreambleBytes) != sum)
     return corrupt("checksum mismatch (file truncated or modified)");
   LoadedPlan lp;
-  lp.storage = aligned_alloc_shared(size);
+  lp.storage = aligned_alloc_shared(size, kWeightAlign);
   std::memcpy(lp.storage.get(), data, size);
   const auto* base = static_cast<const uint8_t*>(lp.storage.get());
   flatbuffers::Verifier verifier(base + kPreambleBytes, fb_size, 128, 10'000'000);

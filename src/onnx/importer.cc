@@ -37,6 +37,9 @@ struct Scope {
   Scope* parent;
   ir::Node* owner;  // node (in parent graph) whose attribute holds this graph
   std::unordered_map<std::string, ir::Value*> names;
+  // Tensor → name of the node producing it, to tell a read of a tensor produced further
+  // down (a cycle, or an unsorted graph) from a dangling input.
+  std::unordered_map<std::string, std::string> producers;
 };
 
 class Importer {
@@ -59,21 +62,22 @@ class Importer {
       g->opset_imports[domain] = static_cast<int>(op.version());
     }
     int opset = g->opset_imports.count("") ? g->opset_imports[""] : 0;
-    if (opset < kMinOpset || opset > kMaxOpset)
+    const int max_opset = onnx_max_known_opset();
+    if (opset < kMinOpset || opset > max_opset)
       diag(bad(ErrorCode::kOnnxOpsetUnsupported,
                "model imports default-domain opset " + std::to_string(opset) + "; kiln supports " +
-                   std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset),
+                   std::to_string(kMinOpset) + " to " + std::to_string(max_opset),
                "convert it: onnx.version_converter.convert_version(model, 17)"));
     opsets_ = g->opset_imports;
     Scope scope{g.get(), nullptr, nullptr, {}};
     import_graph(m.graph(), scope);
-    if (!diags_.empty()) return diags_.front();
+    // Op support is checked even when the structure has problems: one run reports all.
     if (opts_.check_ops) {
       std::vector<Status> op_diags;
       (void)resolve_schemas(*g, &op_diags);
       for (auto& d : op_diags) diag(d);
-      if (!diags_.empty()) return diags_.front();
     }
+    if (!diags_.empty()) return diags_.front();
     return g;
   }
 
@@ -138,6 +142,9 @@ class Importer {
       ir::Value* v = g.add_value(in.name(), dt, shape_from_type(in.type()));
       if (define(scope, in.name(), v, {})) g.inputs.push_back(v);
     }
+    for (const auto& np : gp.node())
+      for (const auto& out : np.output())
+        if (!out.empty()) scope.producers.emplace(out, np.name().empty() ? np.output(0) : np.name());
     for (const auto& np : gp.node()) import_node(np, scope);
     for (const auto& out : gp.output()) {
       ir::Value* v = lookup(scope, out.name());
@@ -175,9 +182,16 @@ class Importer {
       if (!v) {
         ErrorLocation l = loc;
         l.detail = "input " + std::to_string(i) + " '" + in + "'";
-        diag(bad(ErrorCode::kOnnxUndefinedInput,
-                 "input '" + in + "' is not produced by any node, graph input or initializer",
-                 "the model is incomplete: re-export it, or add the missing initializer", l));
+        auto later = scope.producers.find(in);
+        if (later != scope.producers.end())
+          diag(bad(ErrorCode::kOnnxGraphCycle,
+                   "input '" + in + "' is produced by node '" + later->second +
+                       "', which comes after this node: the graph has a cycle or is not topologically sorted",
+                   "ONNX requires nodes in topological order; re-export the model", l));
+        else
+          diag(bad(ErrorCode::kOnnxUndefinedInput,
+                   "input '" + in + "' is not produced by any node, graph input or initializer",
+                   "the model is incomplete: re-export it, or add the missing initializer", l));
         ok = false;
         v = g.add_value(g.unique_name(in));  // keep going to find further problems
       }
@@ -271,7 +285,7 @@ class Importer {
         for (const auto& gp : ap.graphs()) a.graphs.push_back(import_sub(gp));
         break;
       default:
-        diag(bad(ErrorCode::kOnnxBadAttribute,
+        diag(bad(ErrorCode::kOnnxUnsupportedType,
                  "attribute type " + std::to_string(static_cast<int>(ap.type())) + " is not supported",
                  "sparse tensors and type protos are not supported in attributes", l));
         return std::nullopt;

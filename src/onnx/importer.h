@@ -1,4 +1,5 @@
-// ONNX → IR. Reads ModelProto (IR versions 3–11, default-domain opsets 7–23), initializers
+// ONNX → IR. Reads ModelProto (IR versions 3–14, any default-domain opset; each node
+// runs the op version in effect at the model's opset, if kiln implements it), initializers
 // (typed fields, raw_data, external data files), Constant nodes (become constant values),
 // and If/Loop/Scan subgraphs with their outer-scope captures.
 //
@@ -21,10 +22,11 @@ class TensorProto;
 
 namespace kiln::onnx_import {
 
-constexpr int kMinOpset = 7;
-constexpr int kMaxOpset = 23;
+/// Model-level default-domain opsets accepted; the newest one is the installed onnx
+/// package's (ops_since_version dispatch decides per node what actually runs).
+constexpr int kMinOpset = 1;
 constexpr int kMinIrVersion = 3;
-constexpr int kMaxIrVersion = 12;
+constexpr int kMaxIrVersion = 14;
 
 struct ImportOptions {
   /// Check every node against the op table (unsupported ops / opsets) while importing.

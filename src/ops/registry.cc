@@ -52,11 +52,44 @@ void OpRegistry::add(OpSchema s) {
   entries_.emplace(key, std::make_unique<OpSchema>(std::move(s)));
 }
 
+namespace {
+struct OpVersions {
+  const char* name;
+  std::vector<int> since;
+};
+const std::vector<OpVersions>& op_history() {
+  static const std::vector<OpVersions> h = {
+#include "onnx_op_versions.inc"
+  };
+  return h;
+}
+}  // namespace
+
+int onnx_max_known_opset() { return KILN_ONNX_MAX_OPSET; }
+
+int onnx_since_version(const std::string& op_type, int opset) {
+  const auto& h = op_history();
+  auto it = std::lower_bound(h.begin(), h.end(), op_type,
+                             [](const OpVersions& e, const std::string& n) { return e.name < n; });
+  if (it == h.end() || op_type != it->name) return opset;
+  int v = 0;
+  for (int s : it->since)
+    if (s <= opset) v = s;
+  return v > 0 ? v : opset;
+}
+
 const OpSchema* OpRegistry::find(const std::string& domain, const std::string& op_type,
                                  int opset) const {
+  // Default domain: compare op versions. An entry's min_opset may be written as the model
+  // opset it starts at (Not with min_opset 7 serves Not-1), so map it through the history too.
+  const bool onnx = domain.empty();
+  const int v = onnx ? onnx_since_version(op_type, opset) : opset;
   auto [lo, hi] = entries_.equal_range({domain, op_type});
-  for (auto it = lo; it != hi; ++it)
-    if (opset >= it->second->min_opset && opset <= it->second->max_opset) return it->second.get();
+  for (auto it = lo; it != hi; ++it) {
+    const OpSchema& e = *it->second;
+    const int lo_v = onnx ? onnx_since_version(op_type, e.min_opset) : e.min_opset;
+    if (v >= lo_v && v <= e.max_opset) return &e;
+  }
   return nullptr;
 }
 
@@ -95,10 +128,13 @@ Status check_node(const ir::Node& n) {
     std::string ranges;
     for (auto* e : all)
       ranges += (ranges.empty() ? "" : ", ") + std::to_string(e->min_opset) + "-" + std::to_string(e->max_opset);
+    int v = n.domain.empty() ? onnx_since_version(n.op_type, n.opset) : n.opset;
     return Status(ErrorCode::kOnnxOpsetUnsupported,
-                  "operator " + n.op_type + " is supported at opsets " + ranges + ", not " +
-                      std::to_string(n.opset),
-                  "convert the model with onnx.version_converter to a supported opset", n.loc());
+                  "operator " + n.op_type + " version " + std::to_string(v) + " (in effect at opset " +
+                      std::to_string(n.opset) + ") is not supported; kiln implements versions " + ranges,
+                  "convert the model with onnx.version_converter to an opset where " + n.op_type +
+                      " has a supported version",
+                  n.loc());
   }
   int nin = static_cast<int>(n.inputs.size());
   // Trailing omitted inputs do not count.

@@ -121,12 +121,14 @@ using CpuKernelFn = Status (*)(KernelContext&);
 /// not implement...). Returns OnnxBadAttribute/OnnxUnsupportedOp with a hint.
 using CheckFn = Status (*)(const ir::Node&);
 
-/// One op-table entry.
+/// One op-table entry. Its opset range is compared with the node's *effective* version:
+/// the newest since-version of the op that is <= the model's opset (see
+/// onnx_since_version), so an entry written for Add-14 serves models of opset 14 to 28.
 struct OpSchema {
   std::string op_type;
   std::string domain;           ///< "" = ai.onnx
-  int min_opset = 1;            ///< first opset version this entry implements
-  int max_opset = 23;           ///< last opset version this entry implements
+  int min_opset = 1;            ///< first op version this entry implements
+  int max_opset = 23;           ///< last op version this entry implements
   int min_inputs = 0;
   int max_inputs = 0;           ///< -1 = variadic
   int min_outputs = 1;
@@ -161,6 +163,13 @@ class OpRegistry {
   std::multimap<std::pair<std::string, std::string>, std::unique_ptr<OpSchema>> entries_;
   std::string current_family_;
 };
+
+/// The version of default-domain op `op_type` in effect at model opset `opset`: the
+/// largest since-version <= opset from the ONNX operator history (generated from the
+/// installed onnx package). Returns `opset` for ops unknown to that history.
+int onnx_since_version(const std::string& op_type, int opset);
+/// Newest default-domain opset the op history knows (e.g. 28).
+int onnx_max_known_opset();
 
 /// Resolves node->schema for every node (recursively into subgraphs). Unknown ops and
 /// unsupported opsets are all reported: returns the first error and appends every

@@ -41,6 +41,7 @@ bool is_unsupported(const kiln::Status& st) {
     case kiln::ErrorCode::kOnnxUnsupportedOp:
     case kiln::ErrorCode::kOnnxOpsetUnsupported:
     case kiln::ErrorCode::kOnnxUnsupportedType:
+    case kiln::ErrorCode::kOnnxUnsupportedAttribute:
     case kiln::ErrorCode::kOnnxIrVersion:
       return true;
     default:

@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Real models for the kiln-vs-ONNX-Runtime tests: exports (or locates) each model and writes
+its seeded input, all cached under ${KILN_CACHE:-$HOME/.cache/kiln}/models.
+
+Architectures come from torchvision and transformers with random weights (weights=None, no
+hub download; torch.manual_seed fixes them), exported on the CPU at opset 17 in eval mode.
+The PP-OCRv4 text detector is a trained model shipped inside the rapidocr_onnxruntime wheel
+and is used in place. Every model has one fixed input shape so `kiln build --shapes` can pin
+dynamic dims.
+
+    python tests/models/export_models.py            # export everything missing
+    python tests/models/export_models.py resnet50   # one model
+"""
+import dataclasses
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+OPSET = 17
+SEED = 0
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("KILN_CACHE") or os.path.join(Path.home(), ".cache", "kiln")
+    d = Path(root) / "models"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    """One test model: how to produce the .onnx and its input feeds."""
+    name: str
+    #: Writes the model to the given path (None: the model is shipped, see `shipped_path`).
+    export: Optional[Callable[[Path], None]]
+    #: Returns the input feeds (name -> array), deterministic.
+    make_inputs: Callable[[], Dict[str, np.ndarray]]
+    #: `kiln build --shapes` value for models with dynamic dims ("" when static).
+    shapes: str = ""
+    #: Locates a model that ships in a package (instead of `export`).
+    shipped_path: Optional[Callable[[], Path]] = None
+
+
+# ---- torch exports -----------------------------------------------------------------------
+
+def _torch_export(module, args, path: Path, input_names: List[str], output_names: List[str]):
+    import torch
+    module.eval()
+    tmp = path.with_suffix(".onnx.tmp")
+    kwargs = dict(input_names=input_names, output_names=output_names, opset_version=OPSET,
+                  do_constant_folding=True)
+    # The legacy TorchScript exporter needs no onnxscript and gives plain opset-17 graphs;
+    # newer torch defaults to the dynamo exporter.
+    with torch.no_grad():
+        torch.onnx.export(module, args, str(tmp), dynamo=False, **kwargs)
+    os.replace(tmp, path)  # atomic: an interrupted export never leaves a half-written cache
+
+
+def _out_only(model):
+    """torchvision segmentation models return {'out': ...}; export just the tensor."""
+    import torch
+
+    class OutOnly(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(x)["out"]
+
+    return OutOnly(model)
+
+
+IMAGE_SHAPE = (1, 3, 224, 224)
+
+
+def _image_input() -> Dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    return {"input": rng.standard_normal(IMAGE_SHAPE).astype(np.float32)}
+
+
+def _torchvision_exporter(builder: str, segmentation: bool) -> Callable[[Path], None]:
+    def export(path: Path):
+        import torch
+        import torchvision
+        torch.manual_seed(SEED)
+        kwargs = {"weights": None, "weights_backbone": None} if segmentation else {"weights": None}
+        model = getattr(torchvision.models.segmentation if segmentation else torchvision.models,
+                        builder)(**kwargs)
+        if segmentation:
+            model = _out_only(model)
+        x = torch.from_numpy(_image_input()["input"])
+        _torch_export(model, (x,), path, ["input"], ["output"])
+    return export
+
+
+BERT_SEQ = 64
+
+
+def _bert_inputs() -> Dict[str, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    ids = rng.integers(1000, 30522, size=(1, BERT_SEQ), dtype=np.int64)
+    ids[0, 0] = 101   # [CLS]
+    ids[0, 47] = 102  # [SEP]: 48 real tokens, then padding the mask hides
+    ids[0, 48:] = 0
+    mask = np.zeros((1, BERT_SEQ), np.int64)
+    mask[0, :48] = 1
+    types = np.zeros((1, BERT_SEQ), np.int64)
+    types[0, 24:48] = 1  # second segment
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+
+
+def _export_bert(path: Path):
+    import torch
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(SEED)
+    # Eager attention: the SDPA path traces into ops the legacy exporter handles less well.
+    model = BertModel(BertConfig(attn_implementation="eager"))
+    feeds = {k: torch.from_numpy(v) for k, v in _bert_inputs().items()}
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            out = self.m(input_ids=input_ids, attention_mask=attention_mask,
+                         token_type_ids=token_type_ids, return_dict=True)
+            return out.last_hidden_state, out.pooler_output
+
+    _torch_export(Wrapper(model), tuple(feeds[n] for n in names), path, names,
+                  ["last_hidden_state", "pooler_output"])
+
+
+# ---- PP-OCRv4 detector (trained, shipped in rapidocr_onnxruntime) ------------------------
+
+PPOCR_HW = (640, 640)
+
+
+def _ppocr_path() -> Path:
+    import rapidocr_onnxruntime
+    return Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
+
+
+def _ppocr_inputs() -> Dict[str, np.ndarray]:
+    # A real scanned page (skimage's page.png) rather than noise, so the detector's
+    # activations and its probability map are the ones it sees in use. Preprocessed the
+    # way rapidocr does: BGR, (x/255 - 0.5)/0.5, NCHW.
+    from PIL import Image
+    import skimage
+    page = Image.open(Path(skimage.__file__).parent / "data" / "page.png").convert("RGB")
+    page = page.resize((PPOCR_HW[1], PPOCR_HW[0]), Image.BILINEAR)
+    bgr = np.asarray(page, dtype=np.float32)[:, :, ::-1]
+    x = (bgr / 255.0 - 0.5) / 0.5
+    return {"x": np.ascontiguousarray(x.transpose(2, 0, 1)[None]).astype(np.float32)}
+
+
+MODELS: Dict[str, ModelSpec] = {s.name: s for s in [
+    ModelSpec("resnet50", _torchvision_exporter("resnet50", False), _image_input),
+    ModelSpec("deeplabv3_resnet50", _torchvision_exporter("deeplabv3_resnet50", True), _image_input),
+    ModelSpec("lraspp_mobilenet_v3_large", _torchvision_exporter("lraspp_mobilenet_v3_large", True),
+              _image_input),
+    ModelSpec("fcn_resnet50", _torchvision_exporter("fcn_resnet50", True), _image_input),
+    ModelSpec("bert_base", _export_bert, _bert_inputs),
+    ModelSpec("ppocr_v4_det", None, _ppocr_inputs, shapes=f"x:1x3x{PPOCR_HW[0]}x{PPOCR_HW[1]}",
+              shipped_path=_ppocr_path),
+]}
+
+
+def model_path(name: str) -> Path:
+    """Returns the .onnx of `name`, exporting it into the cache when missing."""
+    spec = MODELS[name]
+    if spec.shipped_path is not None:
+        p = spec.shipped_path()
+        if not p.exists():
+            raise FileNotFoundError(f"{name}: {p} is missing; run scripts/setup.sh")
+        return p
+    p = cache_dir() / f"{name}.opset{OPSET}.onnx"
+    if not p.exists():
+        spec.export(p)
+    return p
+
+
+def input_files(name: str) -> Dict[str, Path]:
+    """Writes (once) each input of `name` as <cache>/<name>.in.<input>.npy; returns name -> path."""
+    feeds = MODELS[name].make_inputs()
+    out = {}
+    for k, v in feeds.items():
+        p = cache_dir() / f"{name}.in.{k}.npy"
+        if not p.exists():
+            tmp = p.with_suffix(".tmp.npy")
+            np.save(tmp, v)
+            os.replace(tmp, p)
+        out[k] = p
+    return out
+
+
+def main(argv: List[str]) -> int:
+    names = argv or list(MODELS)
+    for n in names:
+        if n not in MODELS:
+            print(f"unknown model '{n}'; known: {', '.join(MODELS)}", file=sys.stderr)
+            return 2
+        t = time.perf_counter()
+        p = model_path(n)
+        input_files(n)
+        print(f"{n}: {p} ({(time.perf_counter() - t) * 1e3:.0f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,240 @@
+// Helpers shared by the kiln subcommands (see cli.h).
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "cli.h"
+#include "engine/plan.h"
+
+namespace kiln::cli {
+
+const std::vector<ExitCodeInfo>& exit_code_table() {
+  static const std::vector<ExitCodeInfo> t = {
+      {kExitOk, "success"},
+      {kExitInternal, "internal error (a kiln bug: please report it)"},
+      {kExitUsage,
+       "usage error: bad command line, unknown input/output/pass name, missing inputs or --shapes"},
+      {kExitIo, "a file cannot be read or written (also missing external-data files)"},
+      {kExitModel,
+       "invalid model: malformed ONNX, dangling input, cycle, duplicate name, bad tensor or "
+       "attribute, shape error"},
+      {kExitUnsupported, "unsupported: operator, opset, IR version, attribute value or data type"},
+      {kExitPlan,
+       "build or plan error: pass failure, not a plan, corrupt/truncated plan, other format "
+       "version or backend"},
+      {kExitRuntime,
+       "runtime error: input of the wrong shape or type, kernel failure, out of memory"},
+  };
+  return t;
+}
+
+std::string exit_codes_footer() {
+  std::string s = "Exit codes:\n";
+  for (const auto& e : exit_code_table())
+    s += "  " + std::to_string(e.code) + "  " + e.meaning + "\n";
+  s += "Errors print as error[KLN-Ennnn]: ...; `kiln explain KLN-Ennnn` explains one.";
+  return s;
+}
+
+void add_footer(CLI::App* sub) { sub->footer(exit_codes_footer()); }
+
+int exit_code_for(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOk:
+      return kExitOk;
+    case ErrorCode::kInternal:
+      return kExitInternal;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kNotFound:
+    case ErrorCode::kDynamicShapeUnresolved:
+    case ErrorCode::kMissingInput:
+      return kExitUsage;
+    case ErrorCode::kIoError:
+    case ErrorCode::kOnnxExternalData:
+      return kExitIo;
+    case ErrorCode::kOnnxIrVersion:
+    case ErrorCode::kOnnxOpsetUnsupported:
+    case ErrorCode::kOnnxUnsupportedOp:
+    case ErrorCode::kOnnxUnsupportedAttribute:
+    case ErrorCode::kOnnxUnsupportedType:
+      return kExitUnsupported;
+    case ErrorCode::kInputShapeMismatch:
+    case ErrorCode::kOutOfMemory:
+      return kExitRuntime;
+    default:
+      break;
+  }
+  // Everything else by catalogue section (error_codes.def): 1xxx/2xxx model problems,
+  // 3xxx build, 4xxx plan files, 5xxx runtime.
+  const int n = static_cast<int>(code);
+  if (n >= 1000 && n < 3000) return kExitModel;
+  if (n >= 3000 && n < 5000) return kExitPlan;
+  if (n >= 5000 && n < 6000) return kExitRuntime;
+  return kExitInternal;
+}
+
+int fail(const Status& st, int exit_code) {
+  std::cerr << st.to_string() << "\n";
+  return exit_code >= 0 ? exit_code : exit_code_for(st.code());
+}
+
+LogLevel log_level_for(int verbosity) {
+  switch (verbosity) {
+    case 0:
+      return LogLevel::kWarning;
+    case 1:
+      return LogLevel::kInfo;
+    case 2:
+      return LogLevel::kDebug;
+    default:
+      return LogLevel::kTrace;
+  }
+}
+
+Result<std::map<std::string, std::vector<int64_t>>> parse_shapes(
+    const std::vector<std::string>& specs) {
+  std::map<std::string, std::vector<int64_t>> out;
+  auto bad = [](const std::string& entry, const std::string& why) {
+    return Status(
+        ErrorCode::kInvalidArgument, "--shapes entry '" + entry + "' " + why,
+        "write --shapes NAME:1x3x224x224, several separated by ',' (NAME:DIMS,NAME2:DIMS)");
+  };
+  for (const auto& spec : specs) {
+    // Split on ','; a piece without ':' continues the previous entry's dims ("x:1,3,224").
+    std::vector<std::string> entries;
+    size_t start = 0;
+    while (start <= spec.size()) {
+      size_t comma = spec.find(',', start);
+      std::string piece =
+          spec.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (piece.find(':') == std::string::npos && !entries.empty())
+        entries.back() += "," + piece;
+      else
+        entries.push_back(piece);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    for (const auto& e : entries) {
+      size_t colon = e.rfind(':');
+      if (colon == std::string::npos || colon == 0) return bad(e, "has no 'NAME:' prefix");
+      std::string name = e.substr(0, colon);
+      auto dims = parse_dims(e.substr(colon + 1));
+      if (!dims) return bad(e, "has malformed dimensions (expected e.g. 1x3x224x224)");
+      for (auto d : *dims)
+        if (d < 0) return bad(e, "has a negative dimension");
+      if (out.count(name)) return bad(e, "sets input '" + name + "' a second time");
+      out[name] = *dims;
+    }
+  }
+  return out;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return Status(ErrorCode::kIoError, "'" + path + "' is a directory, not a file",
+                  "check the path");
+  std::ifstream f(path, std::ios::binary);
+  if (!f)
+    return Status(ErrorCode::kIoError, "cannot open '" + path + "'",
+                  "check the path and permissions");
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return Status(ErrorCode::kIoError, "cannot read '" + path + "'", "check the file");
+  return bytes;
+}
+
+Status write_file(const std::string& path, const void* data, size_t size) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (f) f.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
+    f.close();
+    if (!f) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      return Status(ErrorCode::kIoError, "cannot write '" + path + "'",
+                    "check the directory, permissions and free space");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    return Status(ErrorCode::kIoError, "cannot write '" + path + "': " + ec.message(),
+                  "check the path");
+  }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& logger,
+                                            const BuilderConfig& cfg, std::string* what) {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  const bool is_plan = bytes.size() >= sizeof plan::kMagic &&
+                       std::memcmp(bytes.data(), plan::kMagic, sizeof plan::kMagic) == 0;
+  const bool is_onnx = path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
+  if (!is_plan && is_onnx) {
+    if (what) *what = "built";
+    Parser parser(logger);
+    auto net = parser.parse_from_file(path);
+    if (!net.is_ok()) {
+      // The other problems here; the caller prints the first (the exit code's source) last.
+      for (const auto& d : parser.diagnostics())
+        if (d.to_string() != net.status().to_string()) std::cerr << d.to_string() << "\n";
+      return net.status();
+    }
+    Builder builder(logger);
+    KILN_ASSIGN_OR_RETURN(std::vector<uint8_t> plan_bytes,
+                          builder.build_serialized_network(**net, cfg));
+    return Runtime(logger).deserialize(plan_bytes.data(), plan_bytes.size());
+  }
+  if (what) *what = "loaded";
+  auto r = Runtime(logger).deserialize(bytes.data(), bytes.size());
+  if (!r.is_ok()) return r.status().with_context("'" + path + "'");
+  return r;
+}
+
+std::string group_digits(uint64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+std::string format_bytes(uint64_t bytes) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  int u = 0;
+  while (v >= 1024.0 && u < 4) {
+    v /= 1024.0;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0)
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
+}
+
+std::string typed_shape(DataType t, const Shape& s) {
+  return std::string(dtype_name(t)) + "[" + (s.rank_known && s.rank() == 0 ? "" : s.to_string()) +
+         "]";
+}
+
+std::string sanitize_file_name(const std::string& name) {
+  std::string s = name;
+  for (char& c : s) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  return s.empty() ? "_" : s;
+}
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace kiln::cli
