@@ -90,7 +90,8 @@ std::vector<Tap> linear_taps(int src, int dst) {
 /// weights; the vertical pass rounds as its SIMD kernel does), so the detector sees the
 /// same bytes as under PaddleOCR / rapidocr: plain float rounding differs by one level in
 /// about 10% of the pixels.
-std::vector<uint8_t> resize_linear_u8(const uint8_t* src, int sw, int sh, int channels, int dw, int dh) {
+std::vector<uint8_t> resize_linear_u8(const uint8_t* src, int sw, int sh, int channels, int dw,
+                                      int dh) {
   const auto tx = linear_taps(sw, dw), ty = linear_taps(sh, dh);
   auto fixed = [](float w) { return int(std::lround(w * 2048.f)); };
   std::vector<int> wx0(dw), wx1(dw);
@@ -104,7 +105,8 @@ std::vector<uint8_t> resize_linear_u8(const uint8_t* src, int sw, int sh, int ch
     const uint8_t* s = src + size_t(y) * sw * channels;
     for (int x = 0; x < dw; ++x)
       for (int c = 0; c < channels; ++c)
-        r[x * channels + c] = s[tx[x].i0 * channels + c] * wx0[x] + s[tx[x].i1 * channels + c] * wx1[x];
+        r[x * channels + c] =
+            s[tx[x].i0 * channels + c] * wx0[x] + s[tx[x].i1 * channels + c] * wx1[x];
     done[y] = 1;
     return r;
   };
@@ -142,7 +144,8 @@ std::vector<float> resize_linear_f32(const float* src, int sw, int sh, int dw, i
 /// PaddleOCR's DetResizeForTest (limit_type 'max' or 'min'): scale so the longest side is at
 /// most (or the shortest at least) `limit_side_len`, then round each side to a multiple of
 /// 32 (the detector downsamples by 32), at least 32. Returns {height, width}.
-std::pair<int, int> det_input_size(int h, int w, int limit_side_len, const std::string& limit_type) {
+std::pair<int, int> det_input_size(int h, int w, int limit_side_len,
+                                   const std::string& limit_type) {
   double ratio = 1.0;
   if (limit_type == "max" && std::max(h, w) > limit_side_len)
     ratio = double(limit_side_len) / std::max(h, w);
@@ -156,8 +159,8 @@ std::pair<int, int> det_input_size(int h, int w, int limit_side_len, const std::
 /// Resizes to the detector's input and normalises to a 1x3xHxW f32 tensor:
 /// x[c] = (bgr[c] / 255 - mean[c]) / std[c]. Channel 0 is blue: PaddleOCR reads images with
 /// OpenCV (BGR) and its NormalizeImage applies mean/std in that channel order.
-std::vector<float> preprocess(const Image& img, int in_h, int in_w, const std::array<float, 3>& mean,
-                              const std::array<float, 3>& stdev) {
+std::vector<float> preprocess(const Image& img, int in_h, int in_w,
+                              const std::array<float, 3>& mean, const std::array<float, 3>& stdev) {
   const auto resized = resize_linear_u8(img.rgb.data(), img.width, img.height, 3, in_w, in_h);
   const size_t plane = size_t(in_h) * in_w;
   std::vector<float> x(3 * plane);
@@ -183,14 +186,15 @@ struct TextBox {
   float score;
 };
 
-/// Options of DBPostProcess (defaults: PaddleOCR's det_db_* / rapidocr's config.yaml).
+/// Options of DBPostProcess. Defaults: rapidocr's config.yaml (PaddleOCR's tools/infer
+/// defaults differ: box_thresh 0.6, unclip_ratio 1.5, no dilation).
 struct DbOptions {
-  float thresh = 0.3f;       ///< probability above which a pixel is text
-  float box_thresh = 0.5f;   ///< minimum mean probability inside a box
-  float unclip_ratio = 1.6f; ///< how far a box grows back (DB shrinks text regions in training)
-  int min_size = 3;          ///< minimum short side of a box, in map pixels
+  float thresh = 0.3f;        ///< probability above which a pixel is text
+  float box_thresh = 0.5f;    ///< minimum mean probability inside a box
+  float unclip_ratio = 1.6f;  ///< how far a box grows back (DB shrinks text regions in training)
+  int min_size = 3;           ///< minimum short side of a box, in map pixels
   int max_candidates = 1000;
-  bool dilate = true;        ///< 2x2 dilation of the text mask before grouping
+  bool dilate = true;  ///< 2x2 dilation of the text mask before grouping
 };
 
 double cross(const Pt& o, const Pt& a, const Pt& b) {
@@ -199,7 +203,8 @@ double cross(const Pt& o, const Pt& a, const Pt& b) {
 
 /// Convex hull (Andrew's monotone chain), counter-clockwise, collinear points dropped.
 std::vector<Pt> convex_hull(std::vector<Pt> p) {
-  std::sort(p.begin(), p.end(), [](const Pt& a, const Pt& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
+  std::sort(p.begin(), p.end(),
+            [](const Pt& a, const Pt& b) { return a.x < b.x || (a.x == b.x && a.y < b.y); });
   if (p.size() < 3) return p;
   std::vector<Pt> h(2 * p.size());
   size_t k = 0;
@@ -219,7 +224,7 @@ std::vector<Pt> convex_hull(std::vector<Pt> p) {
 /// hull edge (Freeman & Shapira 1975), so try each edge direction.
 struct RotatedRect {
   Pt center;
-  Pt u, v;           ///< unit axes
+  Pt u, v;  ///< unit axes
   double half_u = 0, half_v = 0;
   double short_side() const { return 2 * std::min(half_u, half_v); }
   std::array<Pt, 4> corners() const {
@@ -252,7 +257,8 @@ RotatedRect min_area_rect(const std::vector<Pt>& hull) {
     if (best_area < 0 || area < best_area) {
       best_area = area;
       const double cu = (umin + umax) / 2, cv = (vmin + vmax) / 2;
-      best = {{cu * u.x + cv * v.x, cu * u.y + cv * v.y}, u, v, (umax - umin) / 2, (vmax - vmin) / 2};
+      best = {
+          {cu * u.x + cv * v.x, cu * u.y + cv * v.y}, u, v, (umax - umin) / 2, (vmax - vmin) / 2};
     }
   }
   return best;  // fewer than 3 hull points: zero size, rejected by the min_size check
@@ -274,11 +280,15 @@ std::array<Pt, 4> order_corners(std::array<Pt, 4> c) {
 float box_score(const float* prob, int mh, int mw, const std::array<Pt, 4>& q) {
   double qx0 = 1e300, qx1 = -1e300, qy0 = 1e300, qy1 = -1e300;
   for (const Pt& p : q)
-    qx0 = std::min(qx0, p.x), qx1 = std::max(qx1, p.x), qy0 = std::min(qy0, p.y), qy1 = std::max(qy1, p.y);
-  const int x0 = std::clamp(int(std::floor(qx0)), 0, mw - 1), x1 = std::clamp(int(std::ceil(qx1)), 0, mw - 1);
-  const int y0 = std::clamp(int(std::floor(qy0)), 0, mh - 1), y1 = std::clamp(int(std::ceil(qy1)), 0, mh - 1);
+    qx0 = std::min(qx0, p.x), qx1 = std::max(qx1, p.x), qy0 = std::min(qy0, p.y),
+    qy1 = std::max(qy1, p.y);
+  const int x0 = std::clamp(int(std::floor(qx0)), 0, mw - 1),
+            x1 = std::clamp(int(std::ceil(qx1)), 0, mw - 1);
+  const int y0 = std::clamp(int(std::floor(qy0)), 0, mh - 1),
+            y1 = std::clamp(int(std::ceil(qy1)), 0, mh - 1);
   const int bw = x1 - x0 + 1, bh = y1 - y0 + 1;
-  std::array<std::array<int, 2>, 4> v;  // vertices relative to (x0, y0), truncated like astype(int32)
+  // Vertices relative to (x0, y0), truncated like numpy's astype(int32).
+  std::array<std::array<int, 2>, 4> v;
   for (int i = 0; i < 4; ++i) v[i] = {int(q[i].x - x0), int(q[i].y - y0)};
   std::vector<uint8_t> inside(size_t(bw) * bh, 0);
   for (int y = 0; y < bh; ++y)
@@ -295,7 +305,8 @@ float box_score(const float* prob, int mh, int mw, const std::array<Pt, 4>& q) {
   for (int i = 0; i < 4; ++i) {  // Bresenham along each edge
     int x = v[i][0], y = v[i][1];
     const int ex = v[(i + 1) % 4][0], ey = v[(i + 1) % 4][1];
-    const int dx = std::abs(ex - x), dy = -std::abs(ey - y), sx = x < ex ? 1 : -1, sy = y < ey ? 1 : -1;
+    const int dx = std::abs(ex - x), dy = -std::abs(ey - y), sx = x < ex ? 1 : -1,
+              sy = y < ey ? 1 : -1;
     for (int err = dx + dy;;) {
       if (x >= 0 && y >= 0 && x < bw && y < bh) inside[size_t(y) * bw + x] = 1;
       if (x == ex && y == ey) break;
@@ -312,6 +323,50 @@ float box_score(const float* prob, int mh, int mw, const std::array<Pt, 4>& q) {
   return count ? float(sum / count) : 0.f;
 }
 
+/// The binary text mask: prob > thresh, then (optionally) cv2.dilate with a 2x2 kernel,
+/// whose anchor (1,1) makes each pixel the max of itself and its up/left neighbours.
+std::vector<uint8_t> text_mask(const float* prob, int mh, int mw, const DbOptions& o) {
+  std::vector<uint8_t> mask(size_t(mh) * mw);
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = prob[i] > o.thresh;
+  if (!o.dilate) return mask;
+  std::vector<uint8_t> d(mask);
+  for (int y = 0; y < mh; ++y)
+    for (int x = 0; x < mw; ++x) {
+      const size_t i = size_t(y) * mw + x;
+      uint8_t v = mask[i];
+      if (x > 0) v |= mask[i - 1];
+      if (y > 0) v |= mask[i - mw] | (x > 0 ? mask[i - mw - 1] : 0);
+      d[i] = v;
+    }
+  return d;
+}
+
+/// Maps a grown box from detector pixels (mh x mw) to the src_w x src_h image the way
+/// rapidocr does (scale, round, clip; then filter_tag_det_res: corners clockwise from
+/// top-left, clipped inside the image). Returns false for slivers of 3 pixels or less.
+bool to_image_box(const RotatedRect& grown, int mh, int mw, int src_h, int src_w, TextBox& b) {
+  auto q = grown.corners();
+  for (auto& p : q) {
+    // + 0.0 turns the -0 that nearbyint gives for small negatives into 0.
+    p.x = std::clamp(std::nearbyint(p.x / mw * src_w), 0.0, double(src_w)) + 0.0;
+    p.y = std::clamp(std::nearbyint(p.y / mh * src_h), 0.0, double(src_h)) + 0.0;
+  }
+  std::stable_sort(q.begin(), q.end(), [](const Pt& a, const Pt& c) { return a.x < c.x; });
+  if (q[1].y < q[0].y) std::swap(q[0], q[1]);
+  if (q[3].y < q[2].y) std::swap(q[2], q[3]);
+  b.quad = {q[0], q[2], q[3], q[1]};
+  for (auto& p : b.quad)
+    p.x = std::min(p.x, double(src_w - 1)), p.y = std::min(p.y, double(src_h - 1));
+  const auto side = [](const Pt& a, const Pt& c) { return int(std::hypot(a.x - c.x, a.y - c.y)); };
+  if (side(b.quad[0], b.quad[1]) <= 3 || side(b.quad[0], b.quad[3]) <= 3) return false;
+  b.x0 = b.x1 = int(b.quad[0].x), b.y0 = b.y1 = int(b.quad[0].y);
+  for (const Pt& p : b.quad) {
+    b.x0 = std::min(b.x0, int(p.x)), b.x1 = std::max(b.x1, int(p.x));
+    b.y0 = std::min(b.y0, int(p.y)), b.y1 = std::max(b.y1, int(p.y));
+  }
+  return true;
+}
+
 /// DB post-processing of a probability map (mh x mw, the detector's input size) into boxes
 /// in a src_w x src_h image. Regions are 8-connected components of the (dilated) mask,
 /// which are what cv2.findContours outlines; holes inside a region are not separate
@@ -319,20 +374,7 @@ float box_score(const float* prob, int mh, int mw, const std::array<Pt, 4>& q) {
 std::vector<TextBox> db_postprocess(const float* prob, int mh, int mw, int src_h, int src_w,
                                     const DbOptions& o) {
   const size_t n = size_t(mh) * mw;
-  std::vector<uint8_t> mask(n);
-  for (size_t i = 0; i < n; ++i) mask[i] = prob[i] > o.thresh;
-  if (o.dilate) {  // cv2.dilate with a 2x2 kernel: anchor (1,1), so up and left neighbours
-    std::vector<uint8_t> d(mask);
-    for (int y = 0; y < mh; ++y)
-      for (int x = 0; x < mw; ++x) {
-        uint8_t v = mask[size_t(y) * mw + x];
-        if (x > 0) v |= mask[size_t(y) * mw + x - 1];
-        if (y > 0) v |= mask[size_t(y - 1) * mw + x] | (x > 0 ? mask[size_t(y - 1) * mw + x - 1] : 0);
-        d[size_t(y) * mw + x] = v;
-      }
-    mask.swap(d);
-  }
-
+  std::vector<uint8_t> mask = text_mask(prob, mh, mw, o);
   std::vector<TextBox> boxes;
   std::vector<int32_t> stack;
   std::vector<Pt> extremes;  // leftmost and rightmost pixel per row: enough for the hull
@@ -341,7 +383,7 @@ std::vector<TextBox> db_postprocess(const float* prob, int mh, int mw, int src_h
     if (mask[seed] != 1) continue;
     ++candidates;
     // Flood fill (mask value 2 = visited), tracking each row's extent.
-    int ymin = int(seed / mw), ymax = ymin;
+    const int ymin = int(seed / mw);
     std::vector<std::pair<int, int>> rows;  // per row from ymin: [xmin, xmax]
     stack.assign(1, int32_t(seed));
     mask[seed] = 2;
@@ -349,7 +391,6 @@ std::vector<TextBox> db_postprocess(const float* prob, int mh, int mw, int src_h
       const int32_t p = stack.back();
       stack.pop_back();
       const int y = p / mw, x = p % mw;
-      ymax = std::max(ymax, y);
       if (rows.size() <= size_t(y - ymin)) rows.resize(y - ymin + 1, {mw, -1});
       auto& r = rows[y - ymin];
       r.first = std::min(r.first, x), r.second = std::max(r.second, x);
@@ -383,24 +424,7 @@ std::vector<TextBox> db_postprocess(const float* prob, int mh, int mw, int src_h
 
     TextBox b;
     b.score = score;
-    auto q = grown.corners();
-    for (auto& p : q) {
-      p.x = std::clamp(std::nearbyint(p.x / mw * src_w), 0.0, double(src_w));
-      p.y = std::clamp(std::nearbyint(p.y / mh * src_h), 0.0, double(src_h));
-    }
-    // filter_tag_det_res: clockwise from top-left, clipped into the image, drop slivers.
-    std::array<Pt, 4> s = q;
-    std::stable_sort(s.begin(), s.end(), [](const Pt& a, const Pt& c) { return a.x < c.x; });
-    if (s[1].y < s[0].y) std::swap(s[0], s[1]);
-    if (s[3].y < s[2].y) std::swap(s[2], s[3]);
-    b.quad = {s[0], s[2], s[3], s[1]};
-    for (auto& p : b.quad) p.x = std::min(p.x, double(src_w - 1)), p.y = std::min(p.y, double(src_h - 1));
-    const auto side_len = [](const Pt& a, const Pt& c) { return int(std::hypot(a.x - c.x, a.y - c.y)); };
-    if (side_len(b.quad[0], b.quad[1]) <= 3 || side_len(b.quad[0], b.quad[3]) <= 3) continue;
-    b.x0 = b.x1 = int(b.quad[0].x), b.y0 = b.y1 = int(b.quad[0].y);
-    for (const Pt& p : b.quad)
-      b.x0 = std::min(b.x0, int(p.x)), b.x1 = std::max(b.x1, int(p.x)),
-      b.y0 = std::min(b.y0, int(p.y)), b.y1 = std::max(b.y1, int(p.y));
+    if (!to_image_box(grown, mh, mw, src_h, src_w, b)) continue;
     boxes.push_back(b);
   }
   // Reading order: top to bottom, then left to right.
@@ -416,7 +440,8 @@ void draw_line(Image& img, Pt a, Pt b, const std::array<uint8_t, 3>& colour, int
   const int steps = int(std::ceil(std::max(std::abs(b.x - a.x), std::abs(b.y - a.y)))) + 1;
   for (int i = 0; i <= steps; ++i) {
     const double t = double(i) / steps;
-    const int cx = int(std::lround(a.x + t * (b.x - a.x))), cy = int(std::lround(a.y + t * (b.y - a.y)));
+    const int cx = int(std::lround(a.x + t * (b.x - a.x))),
+              cy = int(std::lround(a.y + t * (b.y - a.y)));
     for (int dy = 0; dy < thickness; ++dy)
       for (int dx = 0; dx < thickness; ++dx) {
         const int x = cx + dx - thickness / 2, y = cy + dy - thickness / 2;
@@ -428,25 +453,28 @@ void draw_line(Image& img, Pt a, Pt b, const std::array<uint8_t, 3>& colour, int
 
 /// The image with the probability map (resized to the image) blended in orange and the
 /// boxes outlined in green.
-Image make_overlay(const Image& img, const float* prob, int mh, int mw, const std::vector<TextBox>& boxes) {
+Image make_overlay(const Image& img, const float* prob, int mh, int mw,
+                   const std::vector<TextBox>& boxes) {
   Image out = img;
   const auto p = resize_linear_f32(prob, mw, mh, img.width, img.height);
   const float colour[3] = {255.f, 96.f, 0.f};
   for (size_t i = 0; i < p.size(); ++i) {
-    const float a = 0.6f * std::clamp(p[i], 0.f, 1.f);
+    const float a = 0.5f * std::clamp(p[i], 0.f, 1.f);
     for (int c = 0; c < 3; ++c)
       out.rgb[i * 3 + c] = uint8_t(std::lround((1 - a) * out.rgb[i * 3 + c] + a * colour[c]));
   }
   const int thickness = std::max(1, std::min(img.width, img.height) / 300 + 1);
   for (const auto& b : boxes)
-    for (int i = 0; i < 4; ++i) draw_line(out, b.quad[i], b.quad[(i + 1) % 4], {0, 200, 0}, thickness);
+    for (int i = 0; i < 4; ++i)
+      draw_line(out, b.quad[i], b.quad[(i + 1) % 4], {0, 200, 0}, thickness);
   return out;
 }
 
 // ---- the pipeline -------------------------------------------------------------------------
 
 bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 int fail(const kiln::Status& st) {
@@ -462,30 +490,34 @@ struct Options {
   std::string limit_type = "max";
   std::vector<float> mean{0.485f, 0.456f, 0.406f}, stdev{0.229f, 0.224f, 0.225f};
   DbOptions db;
-  bool print_shape = false, verbose = false;
+  bool print_shape = false, verbose = false, no_dilate = false;
   int repeat = 1;
 };
 
 /// Loads a plan, or builds one from an .onnx for a 1x3xHxW input. Adjusts in_h/in_w to a
 /// plan whose input size is fixed.
-kiln::Result<std::unique_ptr<kiln::Engine>> load_engine(const Options& opt, kiln::Logger& log, int& in_h,
-                                                        int& in_w, bool& built) {
+kiln::Result<std::unique_ptr<kiln::Engine>> load_engine(const Options& opt, kiln::Logger& log,
+                                                        int& in_h, int& in_w, bool& built) {
   const std::string& model = opt.files[0];
   built = ends_with(model, ".onnx");
   kiln::Runtime runtime(log);
   if (!built) {
     KILN_ASSIGN_OR_RETURN(auto engine, runtime.deserialize_file(model));
-    if (engine->input_names().size() != 1 || engine->output_names().size() != 1)
-      return kiln::Status(kiln::ErrorCode::kInvalidArgument, "'" + model + "' is not a text detector plan",
-                          "expected one input (1x3xHxW image) and one output (1x1xHxW probability map)");
+    if (engine->input_names().size() != 1)
+      return kiln::Status(kiln::ErrorCode::kInvalidArgument,
+                          "'" + model + "' is not a text detector plan",
+                          "expected one input (1x3xHxW image)");
     KILN_ASSIGN_OR_RETURN(auto desc, engine->tensor_desc(engine->input_names()[0]));
     if (desc.dims.size() != 4 || (desc.dims[1] != 3 && desc.dims[1] != -1))
-      return kiln::Status(kiln::ErrorCode::kShapeMismatch, "plan input '" + desc.name + "' is not Nx3xHxW",
+      return kiln::Status(kiln::ErrorCode::kShapeMismatch,
+                          "plan input '" + desc.name + "' is not Nx3xHxW",
                           "build the plan from a PP-OCR detection model");
     if (desc.dims[2] > 0 && desc.dims[3] > 0 && (desc.dims[2] != in_h || desc.dims[3] != in_w)) {
-      std::printf("note: the plan is built for %lldx%lld; resizing to that instead of %dx%d "
-                  "(rebuild with --shapes %s:1x3x%dx%d to keep the aspect ratio)\n",
-                  (long long)desc.dims[2], (long long)desc.dims[3], in_h, in_w, desc.name.c_str(), in_h, in_w);
+      std::printf(
+          "note: the plan is built for %lldx%lld; resizing to that instead of %dx%d "
+          "(rebuild with --shapes %s:1x3x%dx%d to keep the aspect ratio)\n",
+          (long long)desc.dims[2], (long long)desc.dims[3], in_h, in_w, desc.name.c_str(), in_h,
+          in_w);
       in_h = int(desc.dims[2]), in_w = int(desc.dims[3]);
     }
     return engine;
@@ -493,21 +525,25 @@ kiln::Result<std::unique_ptr<kiln::Engine>> load_engine(const Options& opt, kiln
   kiln::Parser parser(log);
   auto net = parser.parse_from_file(model);
   if (!net.is_ok()) {
-    for (const auto& d : parser.diagnostics()) std::fprintf(stderr, "  %s\n", d.to_string().c_str());
+    for (const auto& d : parser.diagnostics())
+      std::fprintf(stderr, "  %s\n", d.to_string().c_str());
     return net.status();
   }
   kiln::BuilderConfig cfg;
   const auto inputs = (*net)->input_names();
   if (inputs.size() != 1)
-    return kiln::Status(kiln::ErrorCode::kInvalidArgument, "'" + model + "' has " + std::to_string(inputs.size()) +
-                        " inputs", "expected a PP-OCR detection model with one image input");
+    return kiln::Status(kiln::ErrorCode::kInvalidArgument,
+                        "'" + model + "' has " + std::to_string(inputs.size()) + " inputs",
+                        "expected a PP-OCR detection model with one image input");
   cfg.input_shapes[inputs[0]] = {1, 3, in_h, in_w};
   kiln::Builder builder(log);
   KILN_ASSIGN_OR_RETURN(auto plan, builder.build_serialized_network(**net, cfg));
   if (!opt.save_plan.empty()) {
     std::ofstream f(opt.save_plan, std::ios::binary);
     f.write(reinterpret_cast<const char*>(plan.data()), std::streamsize(plan.size()));
-    if (!f) return kiln::Status(kiln::ErrorCode::kIoError, "cannot write '" + opt.save_plan + "'", "check the path");
+    if (!f)
+      return kiln::Status(kiln::ErrorCode::kIoError, "cannot write '" + opt.save_plan + "'",
+                          "check the path");
   }
   return runtime.deserialize(plan.data(), plan.size());
 }
@@ -532,12 +568,17 @@ int run(const Options& opt) {
   auto engine = load_engine(opt, log, in_h, in_w, built);
   if (!engine.is_ok()) return fail(engine.status());
   times.push_back({built ? "build plan" : "load plan", ms_since(t)});
+  if ((*engine)->output_names().size() != 1)
+    return fail(kiln::Status(kiln::ErrorCode::kInvalidArgument,
+                             "'" + opt.files[0] + "' is not a text detector",
+                             "expected one output (1x1xHxW probability map)"));
   const std::string in_name = (*engine)->input_names()[0], out_name = (*engine)->output_names()[0];
-  std::printf("image %s: %dx%d, detector input %s 1x3x%dx%d\n", image_path.c_str(), img->width, img->height,
-              in_name.c_str(), in_h, in_w);
+  std::printf("image %s: %dx%d, detector input %s 1x3x%dx%d\n", image_path.c_str(), img->width,
+              img->height, in_name.c_str(), in_h, in_w);
 
   t = Clock::now();
-  std::array<float, 3> mean{opt.mean[0], opt.mean[1], opt.mean[2]}, stdev{opt.stdev[0], opt.stdev[1], opt.stdev[2]};
+  std::array<float, 3> mean{opt.mean[0], opt.mean[1], opt.mean[2]},
+      stdev{opt.stdev[0], opt.stdev[1], opt.stdev[2]};
   std::vector<float> x = preprocess(*img, in_h, in_w, mean, stdev);
   times.push_back({"preprocess", ms_since(t)});
 
@@ -551,15 +592,16 @@ int run(const Options& opt) {
     const double ms = ms_since(t);
     best = std::min(best, ms), total += ms;
   }
-  times.push_back({opt.repeat > 1 ? "inference (mean of " + std::to_string(opt.repeat) + ")" : "inference",
-                   total / opt.repeat});
+  times.push_back(
+      {opt.repeat > 1 ? "inference (mean of " + std::to_string(opt.repeat) + ")" : "inference",
+       total / opt.repeat});
   if (opt.repeat > 1) times.push_back({"inference (best)", best});
   auto out = ctx->output(out_name);
   if (!out.is_ok()) return fail(out.status());
-  if (out->dtype != kiln::DataType::kF32 || out->numel() != int64_t(in_h) * in_w || out->dims.size() != 4)
+  if (out->dtype != kiln::DataType::kF32 || out->dims != std::vector<int64_t>{1, 1, in_h, in_w})
     return fail(kiln::Status(kiln::ErrorCode::kShapeMismatch,
-                             "output '" + out_name + "' is not a 1x1x" + std::to_string(in_h) + "x" +
-                                 std::to_string(in_w) + " f32 probability map",
+                             "output '" + out_name + "' is not a 1x1x" + std::to_string(in_h) +
+                                 "x" + std::to_string(in_w) + " f32 probability map",
                              "use a DB text detection model (PP-OCR det)"));
   const float* prob = static_cast<const float*>(out->data);
 
@@ -602,7 +644,9 @@ int run(const Options& opt) {
     for (const auto& [stage, ms] : times) j["timing_ms"][stage] = ms;
     std::ofstream f(opt.json_path);
     f << j.dump(2) << "\n";
-    if (!f) return fail(kiln::Status(kiln::ErrorCode::kIoError, "cannot write '" + opt.json_path + "'", ""));
+    if (!f)
+      return fail(
+          kiln::Status(kiln::ErrorCode::kIoError, "cannot write '" + opt.json_path + "'", ""));
   }
   return 0;
 }
@@ -611,27 +655,44 @@ int run(const Options& opt) {
 
 int main(int argc, char** argv) {
   Options opt;
-  CLI::App app{"Text detection with a PP-OCR DB detector through kiln: prints text boxes and writes an overlay"};
-  app.add_option("files", opt.files, "MODEL IMAGE: a PP-OCR det model (.onnx, built for the image's size) or a "
-                                     "kiln plan, and an image (PNG/JPEG/BMP)")
+  CLI::App app{
+      "Text detection with a PP-OCR DB detector through kiln: prints text boxes and writes an "
+      "overlay"};
+  app.add_option("files", opt.files,
+                 "MODEL IMAGE: a PP-OCR det model (.onnx, built for the image's size) or a "
+                 "kiln plan, and an image (PNG/JPEG/BMP)")
       ->required();
-  app.add_option("-o,--overlay", opt.overlay, "overlay PNG to write ('' to skip)")->capture_default_str();
+  app.add_option("-o,--overlay", opt.overlay, "overlay PNG to write ('' to skip)")
+      ->capture_default_str();
   app.add_option("--json", opt.json_path, "also write the boxes and timings as JSON");
-  app.add_option("--save-plan", opt.save_plan, "with an .onnx model: also write the plan built for this image");
-  app.add_flag("--print-shape", opt.print_shape, "print the detector input shape for IMAGE (1x3xHxW) and exit");
+  app.add_option("--save-plan", opt.save_plan,
+                 "with an .onnx model: also write the plan built for this image");
+  app.add_flag("--print-shape", opt.print_shape,
+               "print the detector input shape for IMAGE (1x3xHxW) and exit");
   app.add_option("--limit-side-len", opt.limit_side_len, "side length limit of DetResizeForTest")
       ->capture_default_str()
       ->check(CLI::Range(32, 8192));
-  app.add_option("--limit-type", opt.limit_type, "'max': longest side at most the limit; 'min': shortest at least")
+  app.add_option("--limit-type", opt.limit_type,
+                 "'max': longest side at most the limit; 'min': shortest at least")
       ->capture_default_str()
       ->check(CLI::IsMember({"max", "min"}));
-  app.add_option("--mean", opt.mean, "per-channel mean in B,G,R order (PaddleOCR: ImageNet; rapidocr: 0.5)")
-      ->capture_default_str()->expected(3);
-  app.add_option("--std", opt.stdev, "per-channel std in B,G,R order")->capture_default_str()->expected(3);
-  app.add_option("--thresh", opt.db.thresh, "text pixel probability threshold")->capture_default_str();
-  app.add_option("--box-thresh", opt.db.box_thresh, "minimum mean probability of a box")->capture_default_str();
-  app.add_option("--unclip-ratio", opt.db.unclip_ratio, "box expansion ratio")->capture_default_str();
-  app.add_option("--min-size", opt.db.min_size, "minimum short side of a box in detector pixels")->capture_default_str();
+  app.add_option("--mean", opt.mean,
+                 "per-channel mean in B,G,R order (PaddleOCR: ImageNet; rapidocr: 0.5)")
+      ->capture_default_str()
+      ->expected(3);
+  app.add_option("--std", opt.stdev, "per-channel std in B,G,R order")
+      ->capture_default_str()
+      ->expected(3);
+  app.add_option("--thresh", opt.db.thresh, "text pixel probability threshold")
+      ->capture_default_str();
+  app.add_option("--box-thresh", opt.db.box_thresh, "minimum mean probability of a box")
+      ->capture_default_str();
+  app.add_option("--unclip-ratio", opt.db.unclip_ratio, "box expansion ratio")
+      ->capture_default_str();
+  app.add_option("--min-size", opt.db.min_size, "minimum short side of a box in detector pixels")
+      ->capture_default_str();
+  app.add_flag("--no-dilate", opt.no_dilate,
+               "skip the 2x2 dilation of the text mask (PaddleOCR's default)");
   app.add_option("--repeat", opt.repeat, "run inference N times and report mean and best")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
@@ -641,6 +702,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "text_detect: expected %s\n", opt.print_shape ? "IMAGE" : "MODEL IMAGE");
     return 2;
   }
+  opt.db.dilate = !opt.no_dilate;
   for (float s : opt.stdev)
     if (!(s > 0)) {
       std::fprintf(stderr, "text_detect: --std values must be positive\n");

@@ -133,7 +133,8 @@ Status prelu_infer(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(check_same_types(ctx, 0, 2));
   const Shape& x = ctx.input_shape(0);
   Shape slope = ctx.input_shape(1);
-  if (x.rank_known && x.rank() >= 3 && legacy_channel_slope(ctx.opset(), x.rank(), slope, x.dims[1]))
+  if (x.rank_known && x.rank() >= 3 &&
+      legacy_channel_slope(ctx.opset(), x.rank(), slope, x.dims[1]))
     slope.dims.resize(x.rank() - 1, Dim(1));
   auto b = broadcast_shapes(x, slope);
   bool grows =

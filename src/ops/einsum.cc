@@ -16,6 +16,8 @@ namespace kiln::ops {
 namespace {
 
 constexpr int kLetters = 52;  // a-z, A-Z; ellipsis dims get labels kLetters + i
+constexpr int kMaxEllipsisDims = 64;
+constexpr int kLabels = kLetters + kMaxEllipsisDims;
 
 int letter_label(char c) {
   if (c >= 'a' && c <= 'z') return c - 'a';
@@ -122,6 +124,11 @@ Result<Labels> resolve_labels(const Equation& e, const std::vector<size_t>& rank
                     "use '...' for a variable number of leading dims");
     if (t.ellipsis_at >= 0) ell = std::max(ell, ranks[i] - t.letters.size());
   }
+  if (ell > static_cast<size_t>(kMaxEllipsisDims))
+    return Status(ErrorCode::kShapeMismatch,
+                  "'...' stands for " + std::to_string(ell) + " dims; at most " +
+                      std::to_string(kMaxEllipsisDims) + " are supported",
+                  "reshape the operands to fewer dims");
   auto expand = [&](const Term& t, size_t n_ell) {
     std::vector<int> v(t.letters.begin(), t.letters.end());
     if (t.ellipsis_at >= 0) {
@@ -150,7 +157,7 @@ Status infer_einsum(InferContext& ctx) {
     ranks.push_back(s.rank_known ? s.rank() : e.inputs[i].letters.size());
   }
   KILN_ASSIGN_OR_RETURN(Labels lab, resolve_labels(e, ranks));
-  std::vector<Dim> size(kLetters + 64, Dim::unknown());
+  std::vector<Dim> size(kLabels, Dim::unknown());
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
     const Shape& s = ctx.input_shape(i);
     if (ctx.input_type(i) != ctx.input_type(0))
@@ -284,7 +291,7 @@ template <typename T>
 Status einsum_compute(const Labels& lab, const std::vector<const HostTensor*>& in,
                       HostTensor& out) {
   // Label sizes (size-1 dims broadcast: stride 0 where an operand's dim is 1).
-  std::vector<int64_t> size(kLetters + 64, 1);
+  std::vector<int64_t> size(kLabels, 1);
   for (size_t i = 0; i < in.size(); ++i)
     for (size_t a = 0; a < in[i]->rank(); ++a)
       size[lab.in[i][a]] = std::max(size[lab.in[i][a]], in[i]->dims()[a]);

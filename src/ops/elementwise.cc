@@ -85,8 +85,8 @@ Status infer_binary_broadcast(InferContext& ctx, DataType t) {
   auto s = broadcast_shapes(ctx.input_shape(0), b);
   if (!s)
     return ctx.error(ErrorCode::kShapeMismatch,
-                     "inputs cannot be broadcast together: " + ctx.input_shape(0).to_string() + " and " +
-                         ctx.input_shape(1).to_string(),
+                     "inputs cannot be broadcast together: " + ctx.input_shape(0).to_string() +
+                         " and " + ctx.input_shape(1).to_string(),
                      "ONNX uses numpy broadcasting: trailing dims must be equal or 1");
   ctx.set_output(0, t, std::move(*s));
   return Status::ok();

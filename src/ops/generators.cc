@@ -1,5 +1,6 @@
 // Ops that create tensors from shapes and scalars, or mask by position (ONNX Operators.md:
 // ConstantOfShape, Range, EyeLike, OneHot, Trilu).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -111,6 +112,12 @@ Status range_infer(InferContext& ctx) {
   if (s && l && d) {
     KILN_ASSIGN_OR_RETURN(int64_t c, range_count(ctx, *s, *l, *d));
     n = Dim(c);
+  } else if (dtype_is_int(t)) {
+    // arange(0, dim) over a named dim (positions in transformer exports) has that length.
+    auto start = sym_input(ctx, 0), limit = sym_input(ctx, 1), delta = sym_input(ctx, 2);
+    if (start && limit && delta && start->size() == 1 && limit->size() == 1 && delta->size() == 1 &&
+        (*start)[0].known && (*start)[0].value == 0 && (*delta)[0].known && (*delta)[0].value == 1)
+      n = (*limit)[0].to_dim();
   }
   KILN_RETURN_IF_ERROR(check_output_size(ctx, Shape({n}), t));
   ctx.set_output(0, t, Shape({n}));
@@ -166,7 +173,8 @@ Status eye_like_infer(InferContext& ctx) {
 
 Status eye_like_cpu(KernelContext& ctx) {
   HostTensor& out = ctx.output(0);
-  const int64_t rows = out.dims()[0], cols = out.dims()[1], k = ctx.node().attr_i("k", 0);
+  const int64_t rows = out.dims()[0], cols = out.dims()[1];
+  const int64_t k = std::clamp<int64_t>(ctx.node().attr_i("k", 0), -rows, cols);  // no overflow
   // set_f64 writes 1 in any dtype; output() is zero-initialised.
   for (int64_t i = 0; i < rows; ++i)
     if (i + k >= 0 && i + k < cols) out.set_f64(i * cols + i + k, 1.0);
@@ -248,10 +256,12 @@ Status trilu_infer(InferContext& ctx) {
 Status trilu_cpu(KernelContext& ctx) {
   const HostTensor& in = ctx.input(0);
   HostTensor& out = ctx.output(0);
-  const int64_t k = ctx.has_input(1) ? ctx.input(1).get_i64(0) : 0;
   const bool upper = ctx.node().attr_i("upper", 1) != 0;
   const size_t es = dtype_size(in.dtype());
   const int64_t rows = in.dims()[in.rank() - 2], cols = in.dims()[in.rank() - 1];
+  // Diagonals beyond the matrix select all or nothing; clamping keeps i + k from overflowing.
+  const int64_t k =
+      std::clamp<int64_t>(ctx.has_input(1) ? ctx.input(1).get_i64(0) : 0, -rows - 1, cols + 1);
   const int64_t mats = rows > 0 && cols > 0 ? in.numel() / (rows * cols) : 0;
   const char* src = static_cast<const char*>(in.raw());
   char* dst = static_cast<char*>(out.raw());

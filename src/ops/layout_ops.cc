@@ -75,7 +75,8 @@ Status concat_infer(InferContext& ctx) {
   size_t rank = 0;
   bool rank_known = false;
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
-    if (ctx.input_type(i) != t)
+    if (ctx.input_type(i) != t && ctx.input_type(i) != DataType::kUndefined &&
+        t != DataType::kUndefined)
       return ctx.error(ErrorCode::kTypeMismatch,
                        std::string("Concat input ") + std::to_string(i) + " is " +
                            dtype_name(ctx.input_type(i)) + ", input 0 is " + dtype_name(t),
@@ -258,6 +259,7 @@ struct AxisSlice {
 AxisSlice slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step) {
   AxisSlice s;
   s.step = step;
+  if (dim == 0) return s;       // empty axis (and keeps the clamps below well-formed)
   if (start < 0) start += dim;  // no overflow: dim >= 0
   if (end < 0) end += dim;
   if (step > 0) {

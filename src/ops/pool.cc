@@ -15,11 +15,13 @@ namespace {
 
 enum class PoolKind { kMax, kAverage, kLp };
 
-/// Input positions read by each output coordinate of each spatial dim.
+/// The input elements each output coordinate of each spatial dim reads. For dim d and
+/// output coordinate o, the taps inside the input are offset[d][first[d][o] ..
+/// first[d][o + 1]) (positions already multiplied by the dim's row-major stride), and
+/// padded[d][o] counts the taps inside the padded input (count_include_pad divisor).
 struct PoolPlan {
-  std::vector<int64_t> in, out;                         // spatial dims
-  std::vector<std::vector<std::vector<int64_t>>> taps;  // [d][o] → positions inside the input
-  std::vector<std::vector<int64_t>> padded;             // [d][o] → taps inside the padded input
+  std::vector<int64_t> in, out;  // spatial dims
+  std::vector<std::vector<int64_t>> first, offset, padded;
   int64_t in_size = 1, out_size = 1;
 };
 
@@ -28,24 +30,27 @@ PoolPlan make_plan(const WindowAttrs& w, const std::vector<WindowDim>& dims,
   PoolPlan p;
   p.in = in;
   const size_t r = w.rank();
-  p.taps.resize(r);
+  p.first.resize(r);
+  p.offset.resize(r);
   p.padded.resize(r);
-  for (size_t d = 0; d < r; ++d) {
-    p.out.push_back(dims[d].out);
+  int64_t stride = 1;
+  for (size_t d = r; d-- > 0;) {
     p.in_size *= in[d];
     p.out_size *= dims[d].out;
     for (int64_t o = 0; o < dims[d].out; ++o) {
-      std::vector<int64_t> taps;
+      p.first[d].push_back(static_cast<int64_t>(p.offset[d].size()));
       int64_t padded = 0;
       for (int64_t k = 0; k < w.kernel[d]; ++k) {
         const int64_t pos = o * w.strides[d] - dims[d].pad_begin + k * w.dilations[d];
         if (pos < in[d] + dims[d].pad_end) ++padded;  // ceil-mode overhang is not counted
-        if (pos >= 0 && pos < in[d]) taps.push_back(pos);
+        if (pos >= 0 && pos < in[d]) p.offset[d].push_back(pos * stride);
       }
-      p.taps[d].push_back(std::move(taps));
       p.padded[d].push_back(padded);
     }
+    p.first[d].push_back(static_cast<int64_t>(p.offset[d].size()));
+    stride *= in[d];
   }
+  for (const auto& wd : dims) p.out.push_back(wd.out);
   return p;
 }
 
@@ -74,8 +79,8 @@ void pool_planes(const T* x, T* y, int64_t* indices, int64_t planes, const PoolP
   using C = compute_t<T>;
   using Acc = std::conditional_t<std::is_same_v<C, double>, double, float>;
   const size_t r = plan.in.size();
-  std::vector<int64_t> istride(r, 1);
-  for (size_t d = r; d-- > 1;) istride[d - 1] = istride[d] * plan.in[d];
+  if (r == 0) return;  // pooling ops always have kernel_shape (check_pool)
+  const size_t last = r - 1;
   std::vector<int64_t> o(r, 0), t(r, 0);
   for (int64_t pl = 0; pl < planes; ++pl) {
     const T* xp = x + pl * plan.in_size;
@@ -84,9 +89,9 @@ void pool_planes(const T* x, T* y, int64_t* indices, int64_t planes, const PoolP
       bool empty = false;
       int64_t padded = 1, valid = 1;
       for (size_t d = 0; d < r; ++d) {
-        const auto& taps = plan.taps[d][o[d]];
-        empty |= taps.empty();
-        valid *= static_cast<int64_t>(taps.size());
+        const int64_t n = plan.first[d][o[d] + 1] - plan.first[d][o[d]];
+        empty |= n == 0;
+        valid *= n;
         padded *= plan.padded[d][o[d]];
       }
       C best = std::numeric_limits<C>::lowest();
@@ -94,17 +99,19 @@ void pool_planes(const T* x, T* y, int64_t* indices, int64_t planes, const PoolP
       Acc sum = 0;
       if (!empty) {
         // Odometer over the outer dims' taps; the innermost dim's taps are a tight loop.
-        std::fill(t.begin(), t.end(), 0);
-        const auto& inner = plan.taps[r - 1][o[r - 1]];
+        for (size_t d = 0; d < r; ++d) t[d] = plan.first[d][o[d]];
+        const int64_t* inner = plan.offset[last].data() + t[last];
+        const int64_t inner_n = plan.first[last][o[last] + 1] - t[last];
         for (;;) {
           int64_t base = 0;
-          for (size_t d = 0; d + 1 < r; ++d) base += plan.taps[d][o[d]][t[d]] * istride[d];
-          for (int64_t pos : inner) {
-            const C v = static_cast<C>(xp[base + pos]);
+          for (size_t d = 0; d < last; ++d) base += plan.offset[d][t[d]];
+          for (int64_t i = 0; i < inner_n; ++i) {
+            const int64_t off = base + inner[i];
+            const C v = static_cast<C>(xp[off]);
             if constexpr (K == PoolKind::kMax) {
               if (best_off < 0 || v > best) {
                 best = v;
-                best_off = base + pos;
+                best_off = off;
               }
             } else if constexpr (K == PoolKind::kAverage) {
               sum += static_cast<Acc>(v);
@@ -113,10 +120,10 @@ void pool_planes(const T* x, T* y, int64_t* indices, int64_t planes, const PoolP
               sum += prm.p == 1 ? a : prm.p == 2 ? a * a : std::pow(a, static_cast<Acc>(prm.p));
             }
           }
-          size_t d = r - 1;
+          size_t d = last;
           while (d-- > 0) {
-            if (++t[d] < static_cast<int64_t>(plan.taps[d][o[d]].size())) break;
-            t[d] = 0;
+            if (++t[d] < plan.first[d][o[d] + 1]) break;
+            t[d] = plan.first[d][o[d]];
           }
           if (d == static_cast<size_t>(-1)) break;
         }

@@ -59,9 +59,10 @@ struct Factors {
   int64_t known = 1;
   std::multiset<std::string> symbols;
   bool complete = true;  // false when a factor is entirely unknown
+  bool overflow = false;
   void mul(const Dim& d) {
     if (d.is_known())
-      known *= d.value;
+      overflow |= __builtin_mul_overflow(known, d.value, &known);
     else if (d.is_symbolic())
       symbols.insert(d.symbol);
     else
@@ -76,6 +77,11 @@ Result<Dim> reshape_infer_minus_one(const InferContext& ctx, const Shape& in, co
   for (const Dim& d : in.dims) a.mul(d);
   for (size_t i = 0; i < out.rank(); ++i)
     if (i != minus_one) b.mul(out.dims[i]);
+  if (a.overflow || b.overflow)
+    return ctx.error(ErrorCode::kShapeMismatch,
+                     "Reshape of " + in.to_string() + " to " + out.to_string() +
+                         ": the element count overflows int64",
+                     "check the target shape values");
   if (!a.complete || !b.complete) return Dim::unknown();
   for (auto it = b.symbols.begin(); it != b.symbols.end();) {
     auto m = a.symbols.find(*it);
@@ -95,6 +101,15 @@ Result<Dim> reshape_infer_minus_one(const InferContext& ctx, const Shape& in, co
   if (a.symbols.empty()) return Dim(q);
   if (a.symbols.size() == 1 && q == 1) return Dim::sym(*a.symbols.begin());
   return Dim::unknown();
+}
+
+// Element counts equal, computed without overflow: a view must never claim more elements
+// than its storage holds.
+bool same_numel(const Shape& a, const Shape& b) {
+  Factors fa, fb;
+  for (const Dim& d : a.dims) fa.mul(d);
+  for (const Dim& d : b.dims) fb.mul(d);
+  return !fa.overflow && !fb.overflow && fa.known == fb.known;
 }
 
 Status reshape_infer(InferContext& ctx) {
@@ -144,7 +159,7 @@ Status reshape_infer(InferContext& ctx) {
     if (minus_one) {
       KILN_ASSIGN_OR_RETURN(out.dims[*minus_one],
                             reshape_infer_minus_one(ctx, in, out, *minus_one));
-    } else if (in.is_static() && out.is_static() && in.numel() != out.numel()) {
+    } else if (in.is_static() && out.is_static() && !same_numel(in, out)) {
       return ctx.error(ErrorCode::kShapeMismatch,
                        "cannot reshape " + in.to_string() + " (" + std::to_string(in.numel()) +
                            " elements) to " + out.to_string() + " (" + std::to_string(out.numel()) +
@@ -267,6 +282,9 @@ Status unsqueeze_infer(InferContext& ctx) {
 template <InferFn kInfer>
 Status view_cpu(KernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(auto dims, concrete_output_dims(ctx, kInfer, 0));
+  if (!same_numel(Shape::from(dims), ctx.input(0).shape()))
+    return ctx.error(ErrorCode::kInternal, "view of " + ctx.input(0).shape().to_string() + " as " +
+                                               dims_to_string(dims) + " changes the element count");
   ctx.set_output(0, ctx.input(0).reshaped(std::move(dims)));
   return Status::ok();
 }

@@ -29,7 +29,8 @@ constexpr int64_t kMaxElems = 1024;
 constexpr int kMaxDepth = 32;
 
 std::optional<SymInts> from_tensor(const HostTensor& t) {
-  if (!dtype_is_int(t.dtype()) || t.numel() > kMaxElems) return std::nullopt;
+  const bool ints = dtype_is_int(t.dtype()) || t.dtype() == DataType::kBool;  // bool: Where masks
+  if (!ints || t.numel() > kMaxElems) return std::nullopt;
   SymInts out;
   out.reserve(t.numel());
   for (int64_t i = 0; i < t.numel(); ++i) out.push_back(SymInt::of(t.get_i64(i)));
@@ -136,6 +137,7 @@ std::optional<SymInts> prop_slice(const ir::Node& n, int depth) {
   const int64_t step = steps ? (steps->size() == 1 ? (*steps)[0] : 0) : 1;
   if (step == 0) return std::nullopt;
   const int64_t dim = static_cast<int64_t>(data->size());
+  if (dim == 0) return SymInts();
   int64_t b = (*starts)[0], e = (*ends)[0];
   if (b < 0) b += dim;
   if (e < 0) e += dim;
@@ -152,18 +154,33 @@ std::optional<SymInts> prop_slice(const ir::Node& n, int depth) {
   return out;
 }
 
-// Elementwise integer arithmetic with scalar broadcasting. Symbols survive the identities
-// x*1, x+0, x-0, x/1, which exporters emit around dynamic dims.
+// Applies f elementwise to equally long element lists, broadcasting length-1 ones (numpy
+// rules for the 0-D/1-D tensors that carry shapes).
+template <typename F>
+std::optional<SymInts> zip(const std::vector<std::optional<SymInts>>& in, F f) {
+  size_t len = 1;
+  for (const auto& v : in) {
+    if (!v) return std::nullopt;
+    if (v->size() != 1) {
+      if (len != 1 && len != v->size()) return std::nullopt;
+      len = v->size();
+    }
+  }
+  SymInts out;
+  std::vector<SymInt> args(in.size());
+  for (size_t i = 0; i < len; ++i) {
+    for (size_t k = 0; k < in.size(); ++k) args[k] = (*in[k])[in[k]->size() == 1 ? 0 : i];
+    out.push_back(f(args));
+  }
+  return out;
+}
+
+// Integer Add/Sub/Mul/Div. Symbols survive the identities x*1, x+0, x-0, x/1, which
+// exporters emit around dynamic dims.
 template <int kOp>  // 0 add, 1 sub, 2 mul, 3 div
 std::optional<SymInts> prop_arith(const ir::Node& n, int depth) {
-  auto a = input_of(n, 0, depth), b = input_of(n, 1, depth);
-  if (!a || !b) return std::nullopt;
-  if (a->size() != b->size() && a->size() != 1 && b->size() != 1) return std::nullopt;
-  const size_t len = std::max(a->size(), b->size());
-  SymInts out;
-  for (size_t i = 0; i < len; ++i) {
-    const SymInt& x = (*a)[a->size() == 1 ? 0 : i];
-    const SymInt& y = (*b)[b->size() == 1 ? 0 : i];
+  return zip({input_of(n, 0, depth), input_of(n, 1, depth)}, [](const SymInts& a) {
+    const SymInt &x = a[0], &y = a[1];
     if (x.known && y.known) {
       // Overflow (possible only with adversarial constants) makes the element unknown.
       int64_t v = 0;
@@ -175,18 +192,33 @@ std::optional<SymInts> prop_arith(const ir::Node& n, int depth) {
         overflow = y.value == -1 && x.value == std::numeric_limits<int64_t>::min();
         v = y.value == 0 || overflow ? 0 : x.value / y.value;  // x/0 → 0 like the Div kernel
       }
-      out.push_back(overflow ? SymInt::unknown() : SymInt::of(v));
-    } else if (y.known && ((kOp <= 1 && y.value == 0) || (kOp >= 2 && y.value == 1))) {
-      out.push_back(x);
-    } else if (kOp == 0 && x.known && x.value == 0) {
-      out.push_back(y);
-    } else if (kOp == 2 && x.known && x.value == 1) {
-      out.push_back(y);
-    } else {
-      out.push_back(SymInt::unknown());
+      return overflow ? SymInt::unknown() : SymInt::of(v);
     }
-  }
-  return out;
+    if (y.known && ((kOp <= 1 && y.value == 0) || (kOp >= 2 && y.value == 1))) return x;
+    if (x.known && ((kOp == 0 && x.value == 0) || (kOp == 2 && x.value == 1))) return y;
+    return SymInt::unknown();
+  });
+}
+
+// Equal and Where resolve torch's expand pattern Where(Equal(shape, -1), 1, shape): a
+// named dimension is never negative, so it differs from every negative constant.
+std::optional<SymInts> prop_equal(const ir::Node& n, int depth) {
+  return zip({input_of(n, 0, depth), input_of(n, 1, depth)}, [](const SymInts& a) {
+    const SymInt &x = a[0], &y = a[1];
+    if (x.known && y.known) return SymInt::of(x.value == y.value);
+    if (x.same_as(y)) return SymInt::of(1);
+    if ((x.is_symbol() && y.known && y.value < 0) || (y.is_symbol() && x.known && x.value < 0))
+      return SymInt::of(0);
+    return SymInt::unknown();
+  });
+}
+
+std::optional<SymInts> prop_where(const ir::Node& n, int depth) {
+  return zip({input_of(n, 0, depth), input_of(n, 1, depth), input_of(n, 2, depth)},
+             [](const SymInts& a) {
+               if (a[0].known) return a[0].value ? a[1] : a[2];
+               return a[1].same_as(a[2]) ? a[1] : SymInt::unknown();
+             });
 }
 
 std::optional<SymInts> prop_constant_of_shape(const ir::Node& n, int depth) {
@@ -215,6 +247,7 @@ const std::unordered_map<std::string, PropFn>& prop_table() {
       {"Flatten", prop_passthrough},  {"Add", prop_arith<0>},
       {"Sub", prop_arith<1>},         {"Mul", prop_arith<2>},
       {"Div", prop_arith<3>},         {"ConstantOfShape", prop_constant_of_shape},
+      {"Equal", prop_equal},          {"Where", prop_where},
   };
   return t;
 }

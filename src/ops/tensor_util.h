@@ -44,8 +44,9 @@ using SymInts = std::vector<SymInt>;
 /// Elements of integer input `i` as far as known: its value when known (constants at build
 /// time, always at run time), else derived by following producers through shape arithmetic
 /// (ONNX's "data propagation": Shape, Size, Gather, Slice, Concat, Unsqueeze, Squeeze,
-/// Reshape, Flatten, Identity, integer Cast, Add/Sub/Mul/Div, ConstantOfShape). Elements
-/// may be unknown; nullopt when not even the element count is known.
+/// Reshape, Flatten, Identity, integer Cast, Add/Sub/Mul/Div, Equal, Where,
+/// ConstantOfShape). Elements may be unknown; nullopt when not even the element count is
+/// known.
 std::optional<SymInts> sym_input(const InferContext& ctx, size_t i);
 /// Concrete elements of integer input `i` (value or propagated); nullopt if any is unknown.
 std::optional<std::vector<int64_t>> known_input_ints(const InferContext& ctx, size_t i);

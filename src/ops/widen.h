@@ -1,6 +1,7 @@
 // Running float kernels written for f32/f64 on f16/bf16 tensors: the narrow inputs are
 // widened to f32, the kernel runs, and the f32 result is rounded once into output 0.
-// One rounding at the end matches what ONNX Runtime's CPU provider does for these ops.
+// Accumulating in f32 and rounding once is more accurate than narrow accumulation and is
+// how the ONNX backend tests compute their bf16/f16 references (promote, compute, round).
 #pragma once
 
 #include <vector>

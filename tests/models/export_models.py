@@ -15,6 +15,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -55,7 +56,8 @@ def _torch_export(module, args, path: Path, input_names: List[str], output_names
                   do_constant_folding=True)
     # The legacy TorchScript exporter needs no onnxscript and gives plain opset-17 graphs;
     # newer torch defaults to the dynamo exporter.
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
         torch.onnx.export(module, args, str(tmp), dynamo=False, **kwargs)
     os.replace(tmp, path)  # atomic: an interrupted export never leaves a half-written cache
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -289,6 +290,76 @@ TEST(TensorOpsKernels, OutOfRangeIndicesAreErrorsNotCrashes) {
                 .status()
                 .code(),
             ErrorCode::kInvalidArgument);
+}
+
+// Seeded random slices of a 3-D iota against the spec's wording, enumerated index by index:
+// negative starts/ends count from the end, then clamp to [0, d] (forward) or start to
+// [0, d-1] and end to [-1, d-1] (backward).
+TEST(TensorOpsKernels, RandomSlicesMatchSpecEnumeration) {
+  std::mt19937 rng(7);
+  const std::vector<int64_t> picks = {-9, -4, -3, -1, 0, 1, 2, 3, 5, 9, kMax, kMin};
+  for (int iter = 0; iter < 300; ++iter) {
+    std::vector<int64_t> dims = {rng() % 4, rng() % 5 + 1, rng() % 4 + 1};
+    HostTensor x = iota_f32(dims);
+    std::vector<int64_t> starts, ends, axes, steps;
+    std::vector<std::vector<int64_t>> keep(3);
+    for (int64_t a = 0; a < 3; ++a) {
+      for (int64_t i = 0; i < dims[a]; ++i) keep[a].push_back(i);
+      if (rng() % 2) continue;
+      int64_t b = picks[rng() % picks.size()], e = picks[rng() % picks.size()];
+      int64_t st = static_cast<int64_t>(rng() % 7) - 3;
+      if (st == 0) st = rng() % 2 ? kMax : kMin;
+      starts.push_back(b), ends.push_back(e), axes.push_back(a - 3), steps.push_back(st);
+      const int64_t d = dims[a];
+      int64_t s0 = b < 0 ? b + d : b, e0 = e < 0 ? e + d : e;
+      keep[a].clear();
+      if (st > 0) {
+        s0 = std::clamp<int64_t>(s0, 0, d), e0 = std::clamp<int64_t>(e0, 0, d);
+        for (int64_t i = s0; i<e0; i = i> kMax - st ? kMax : i + st) keep[a].push_back(i);
+      } else if (d > 0) {
+        s0 = std::clamp<int64_t>(s0, 0, d - 1), e0 = std::clamp<int64_t>(e0, -1, d - 1);
+        for (int64_t i = s0; i > e0; i = i < kMin - st ? kMin : i + st) keep[a].push_back(i);
+      }
+    }
+    HostTensor hs = i64(starts), he = i64(ends), ha = i64(axes), hst = i64(steps);
+    auto r = run_op("Slice", {&x, &hs, &he, &ha, &hst});
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    std::vector<float> want;
+    for (int64_t i : keep[0])
+      for (int64_t j : keep[1])
+        for (int64_t k : keep[2])
+          want.push_back(static_cast<float>((i * dims[1] + j) * dims[2] + k));
+    EXPECT_EQ(values<float>(r.value()[0]), want) << "iteration " << iter;
+  }
+}
+
+// Random indices, in and out of range: every run either matches a direct computation or
+// fails with kInvalidArgument.
+TEST(TensorOpsKernels, RandomIndicesEitherMatchOrFailCleanly) {
+  std::mt19937 rng(11);
+  HostTensor data = iota_f32({4, 3});
+  for (int iter = 0; iter < 200; ++iter) {
+    const int64_t axis = rng() % 2, dim = data.dims()[axis];
+    std::vector<int64_t> idx(4);
+    bool in_range = true;
+    for (auto& v : idx) {
+      v = static_cast<int64_t>(rng() % (4 * dim + 1)) - 2 * dim;
+      in_range &= v >= -dim && v < dim;
+    }
+    HostTensor hi = i64({2, 2}, idx);
+    auto g = run_op("GatherElements", {&data, &hi}, {{"axis", ir::Attribute::from_int(axis)}});
+    if (!in_range) {
+      EXPECT_EQ(g.status().code(), ErrorCode::kInvalidArgument);
+      continue;
+    }
+    ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+    for (int64_t i = 0; i < 2; ++i)
+      for (int64_t j = 0; j < 2; ++j) {
+        int64_t v = idx[i * 2 + j] < 0 ? idx[i * 2 + j] + dim : idx[i * 2 + j];
+        int64_t row = axis == 0 ? v : i, col = axis == 0 ? j : v;
+        EXPECT_EQ(g.value()[0].data<float>()[i * 2 + j], static_cast<float>(row * 3 + col));
+      }
+  }
 }
 
 TEST(TensorOpsKernels, ScatterNDReductionsApplyInIndexOrder) {

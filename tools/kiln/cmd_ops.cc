@@ -26,8 +26,9 @@ struct Row {
 // Custom domains have no version history: their entry's range is shown as registered.
 std::string served_opsets(const OpSchema& s) {
   if (!s.domain.empty())
-    return s.min_opset == s.max_opset ? std::to_string(s.min_opset)
-                                      : std::to_string(s.min_opset) + "-" + std::to_string(s.max_opset);
+    return s.min_opset == s.max_opset
+               ? std::to_string(s.min_opset)
+               : std::to_string(s.min_opset) + "-" + std::to_string(s.max_opset);
   int lo = 0, hi = 0;
   for (int m = onnx_import::kMinOpset; m <= onnx_max_known_opset(); ++m) {
     if (OpRegistry::instance().find(s.domain, s.op_type, m) != &s) continue;
