@@ -8,11 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${KILN_BUILD_DIR:-build}"
 
-VENV="$(scripts/setup.sh | tail -n 1)"
+VENV="$(bash scripts/build.sh kiln text_detect | tail -n 1)"
 PY="$VENV/bin/python"
-
-cmake -S . -B "$BUILD" -G Ninja -DKILN_CUDA=OFF >/dev/null
-ninja -C "$BUILD" kiln text_detect
 
 # The trained detector and a real scanned page both come with the Python packages.
 MODEL="$("$PY" -c 'import os, rapidocr_onnxruntime as r

@@ -160,6 +160,13 @@ class Runtime {
   Logger& logger_;
 };
 
+/// Time spent in one layer during the last profiled execute() (TensorRT's IProfiler).
+struct LayerTime {
+  std::string name;  ///< node name
+  std::string op;    ///< op type
+  double ms;         ///< wall time of the layer, milliseconds
+};
+
 /// Per-inference state over a shared Engine (TensorRT's IExecutionContext).
 class ExecutionContext {
  public:
@@ -173,6 +180,10 @@ class ExecutionContext {
   Status execute();
   /// Output of the last execute(); valid until the next execute(). Errors: NotFound.
   Result<TensorView> output(const std::string& name) const;
+  /// Records per-layer wall times during execute() (small overhead per layer).
+  void set_profiling(bool on);
+  /// Layer times of the last execute() with profiling on, in execution order.
+  const std::vector<LayerTime>& layer_times() const;
 
  private:
   std::unique_ptr<Impl> impl_;

@@ -26,7 +26,8 @@ class HostTensor {
   template <typename T>
   static HostTensor from_vector(DataType dtype, std::vector<int64_t> dims, const std::vector<T>& v) {
     HostTensor t(dtype, std::move(dims));
-    std::memcpy(t.raw(), v.data(), std::min(t.bytes(), v.size() * sizeof(T)));
+    const size_t n = std::min(t.bytes(), v.size() * sizeof(T));
+    if (n) std::memcpy(t.raw(), v.data(), n);  // v.data() may be null when empty
     return t;
   }
 

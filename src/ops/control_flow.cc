@@ -150,19 +150,28 @@ Status if_infer(InferContext& ctx) {
   const ir::Node& n = ctx.node();
   ir::Graph* then_g = body_attr(n, "then_branch");
   ir::Graph* else_g = body_attr(n, "else_branch");
-  KILN_RETURN_IF_ERROR(infer_body(ctx, *then_g, {}));
-  KILN_RETURN_IF_ERROR(infer_body(ctx, *else_g, {}));
   const HostTensor* cond = ctx.input_value(0);
+  if (cond && cond->numel() == 1) {
+    // Only the branch that runs matters: the other may be invalid for these shapes (exported
+    // models guard shape-specific code this way).
+    ir::Graph* taken = cond->get_i64(0) != 0 ? then_g : else_g;
+    KILN_RETURN_IF_ERROR(infer_body(ctx, *taken, {}));
+    for (size_t i = 0; i < ctx.num_outputs() && i < taken->outputs.size(); ++i)
+      ctx.set_output(i, taken->outputs[i]->dtype, taken->outputs[i]->shape);
+    return Status::ok();
+  }
+  // Condition unknown until run time: a branch that fails inference now cannot be ruled
+  // out yet (run-time inference sees the condition), so use what the other branch says.
+  Status then_st = infer_body(ctx, *then_g, {});
+  Status else_st = infer_body(ctx, *else_g, {});
+  if (!then_st.is_ok() && !else_st.is_ok()) return then_st;
+  if (!then_st.is_ok()) then_g = else_g;
+  if (!else_st.is_ok()) else_g = then_g;
   for (size_t i = 0; i < ctx.num_outputs() && i < then_g->outputs.size(); ++i) {
     const ir::Value* a = then_g->outputs[i];
     const ir::Value* b = else_g->outputs[i];
-    if (cond && cond->numel() == 1) {
-      const ir::Value* v = cond->get_i64(0) != 0 ? a : b;
-      ctx.set_output(i, v->dtype, v->shape);
-    } else {
-      ctx.set_output(i, a->dtype != DataType::kUndefined ? a->dtype : b->dtype,
-                     merge_shapes(a->shape, b->shape));
-    }
+    ctx.set_output(i, a->dtype != DataType::kUndefined ? a->dtype : b->dtype,
+                   merge_shapes(a->shape, b->shape));
   }
   return Status::ok();
 }

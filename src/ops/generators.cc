@@ -88,7 +88,7 @@ Result<int64_t> range_count(const InferContext& ctx, const HostTensor& s, const 
 Status range_check(const ir::Node& n) {
   if (n.attr_i("stash_type", 1) != 1)
     return Status(
-        ErrorCode::kOnnxBadAttribute,
+        ErrorCode::kOnnxUnsupportedAttribute,
         "Range stash_type " + std::to_string(n.attr_i("stash_type", 1)) + " is not supported",
         "kiln computes ranges in float32 (stash_type = 1); remove the attribute");
   return Status::ok();

@@ -46,7 +46,7 @@ Status check_batch_norm(const ir::Node& n) {
                         (n.opset < 7 && n.attr_i("is_test", 0) == 0) || extra_outputs;
   if (training)
     return Status(
-        ErrorCode::kOnnxBadAttribute,
+        ErrorCode::kOnnxUnsupportedAttribute,
         "BatchNormalization in training mode (batch statistics, running-mean outputs) is not "
         "supported",
         "kiln runs inference: export the model in eval mode (model.eval() / training_mode=0) so "

@@ -21,6 +21,8 @@ struct ExecutionContext::Impl {
   const Engine* engine = nullptr;
   std::map<std::string, HostTensor> inputs;
   std::vector<HostTensor> outputs;
+  bool profiling = false;
+  std::vector<LayerTime> layer_times;
 };
 
 /// "valid names are: a, b" for NotFound messages.

@@ -1,5 +1,7 @@
 #include "runtime/executor.h"
 
+#include <chrono>
+
 #include "ops/registry.h"
 
 namespace kiln::runtime {
@@ -62,7 +64,7 @@ Result<std::vector<HostTensor>> run_node(const ir::Node& n, const std::vector<co
 }
 
 Result<std::vector<HostTensor>> run_graph(const ir::Graph& g, const std::vector<HostTensor>& inputs,
-                                          const Env* outer, NodeObserver observer, void* user) {
+                                          const Env* outer, const NodeObserver& observer) {
   Env env;
   env.graph = &g;
   env.parent = outer;
@@ -92,10 +94,12 @@ Result<std::vector<HostTensor>> run_graph(const ir::Graph& g, const std::vector<
         return Status(ErrorCode::kInternal, "value '" + v->name + "' was not computed", "", n->loc());
       in.push_back(t);
     }
+    const auto t0 = observer ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     auto r = run_node(*n, in, &env);
     if (!r.is_ok()) return r.status();
     auto& outs = r.value();
-    if (observer) observer(user, *n, outs);
+    if (observer)
+      observer(*n, outs, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     for (size_t i = 0; i < outs.size(); ++i)
       if (n->outputs[i]) env.tensors[n->outputs[i]] = std::move(outs[i]);
     for (auto* v : n->inputs)

@@ -4,6 +4,7 @@
 // folding (one node at a time) and for If/Loop/Scan bodies.
 #pragma once
 
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -22,15 +23,16 @@ struct Env {
   const HostTensor* find(const ir::Value* v) const;
 };
 
-/// Called after each node with its outputs (layer-by-layer debugging / comparison tools).
-using NodeObserver = void (*)(void* user, const ir::Node& n, const std::vector<HostTensor>& outputs);
+/// Called after each node of the top-level graph with its outputs and its wall time in
+/// milliseconds (shape inference + kernel): profiling and layer-by-layer comparison tools.
+using NodeObserver = std::function<void(const ir::Node& n, const std::vector<HostTensor>& outputs, double ms)>;
 
 /// Runs `g` with `inputs` bound to g.inputs in order. `outer` supplies captures.
 /// Errors: InputShapeMismatch (wrong dtype for an input), KernelFailed and any kernel
 /// error, located at the failing node.
 Result<std::vector<HostTensor>> run_graph(const ir::Graph& g, const std::vector<HostTensor>& inputs,
-                                          const Env* outer = nullptr, NodeObserver observer = nullptr,
-                                          void* observer_user = nullptr);
+                                          const Env* outer = nullptr,
+                                          const NodeObserver& observer = nullptr);
 
 /// Runs one node on concrete inputs (nullptr = omitted optional input) and returns its
 /// outputs. The node's schema must be resolved. `outer` supplies subgraph captures.

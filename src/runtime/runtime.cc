@@ -119,9 +119,18 @@ Status ExecutionContext::execute() {
   }
   if (!missing.empty())
     return Status(ErrorCode::kMissingInput, "inputs " + missing + " were not set", "call set_input for every engine input");
-  KILN_ASSIGN_OR_RETURN(impl_->outputs, runtime::run_graph(g, inputs));
+  impl_->layer_times.clear();
+  runtime::NodeObserver profiler;
+  if (impl_->profiling)
+    profiler = [this](const ir::Node& n, const std::vector<HostTensor>&, double ms) {
+      impl_->layer_times.push_back({n.name, n.op_type, ms});
+    };
+  KILN_ASSIGN_OR_RETURN(impl_->outputs, runtime::run_graph(g, inputs, nullptr, profiler));
   return Status::ok();
 }
+
+void ExecutionContext::set_profiling(bool on) { impl_->profiling = on; }
+const std::vector<LayerTime>& ExecutionContext::layer_times() const { return impl_->layer_times; }
 
 Result<TensorView> ExecutionContext::output(const std::string& name) const {
   const auto& g = impl_->engine->graph();

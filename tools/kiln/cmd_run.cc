@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <algorithm>
 #include <set>
 
 #include "cli.h"
@@ -21,7 +23,29 @@ struct RunOptions {
   std::string output_npz;
   int show = 8;
   int verbose = 0;
+  bool profile = false;
 };
+
+// Per-op-type totals and the slowest layers of a profiled run.
+void print_profile(const std::vector<LayerTime>& times) {
+  std::map<std::string, std::pair<double, int>> by_op;
+  double total = 0;
+  for (const auto& t : times) {
+    by_op[t.op].first += t.ms;
+    ++by_op[t.op].second;
+    total += t.ms;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> ops(by_op.begin(), by_op.end());
+  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("profile: %zu layers, %.3f ms\n  %-24s %8s %10s %7s\n", times.size(), total, "op", "layers", "ms", "%");
+  for (const auto& [op, v] : ops)
+    std::printf("  %-24s %8d %10.3f %6.1f%%\n", op.c_str(), v.second, v.first, total > 0 ? 100 * v.first / total : 0.0);
+  std::vector<LayerTime> slow = times;
+  std::sort(slow.begin(), slow.end(), [](const LayerTime& a, const LayerTime& b) { return a.ms > b.ms; });
+  slow.resize(std::min<size_t>(slow.size(), 10));
+  std::printf("  slowest layers:\n");
+  for (const auto& t : slow) std::printf("    %10.3f ms  %-16s %s\n", t.ms, t.op.c_str(), t.name.c_str());
+}
 
 std::string format_value(const HostTensor& t, int64_t i) {
   char buf[48];
@@ -129,11 +153,13 @@ int run_run(const RunOptions& o) {
     if (Status st = ctx->set_input(name, view); !st.is_ok()) return fail(st);
   }
 
+  ctx->set_profiling(o.profile);
   t0 = std::chrono::steady_clock::now();
   Status st = ctx->execute();
   const double ms = ms_since(t0);
   if (!st.is_ok()) return fail(st, kExitRuntime);
   std::printf("inference: %.3f ms\n", ms);
+  if (o.profile) print_profile(ctx->layer_times());
 
   std::vector<std::pair<std::string, HostTensor>> outputs;
   for (const auto& name : (*engine)->output_names()) {
@@ -177,6 +203,7 @@ Command add_run_command(CLI::App& app) {
   sub->add_option("--show", o->show, "how many leading values of each output to print")
       ->capture_default_str();
   sub->add_flag("-v,--verbose", o->verbose, "log more (-v info, -vv debug)");
+  sub->add_flag("--profile", o->profile, "print per-layer and per-op-type times of the inference");
   return {sub, [o] { return run_run(*o); }};
 }
 
