@@ -1,0 +1,89 @@
+// Builder::build_serialized_network: fixes input shapes, infers shapes and types, runs the
+// pass pipeline, verifies, and writes the plan.
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/plan.h"
+#include "ir/graph.h"
+#include "kiln/kiln.h"
+#include "ops/registry.h"
+#include "passes/pass.h"
+
+namespace kiln {
+namespace {
+
+Status apply_input_shapes(ir::Graph& g, const BuilderConfig& cfg) {
+  for (const auto& [name, dims] : cfg.input_shapes) {
+    ir::Value* in = nullptr;
+    for (auto* v : g.inputs) if (v->name == name) in = v;
+    if (!in) {
+      std::string names;
+      for (auto* v : g.inputs) names += (names.empty() ? "" : ", ") + v->name;
+      return Status(ErrorCode::kNotFound, "--shapes names input '" + name + "', which the model does not have",
+                    "the model's inputs are: " + names);
+    }
+    if (in->shape.rank_known && in->shape.rank() != dims.size())
+      return Status(ErrorCode::kShapeMismatch,
+                    "input '" + name + "' has rank " + std::to_string(in->shape.rank()) + " (" + in->shape.to_string() +
+                        "), but the given shape " + dims_to_string(dims) + " has rank " + std::to_string(dims.size()),
+                    "give one value per dimension, e.g. --shapes " + name + ":1x3x224x224");
+    if (in->shape.rank_known)
+      for (size_t i = 0; i < dims.size(); ++i)
+        if (in->shape.dims[i].is_known() && in->shape.dims[i].value != dims[i])
+          return Status(ErrorCode::kShapeMismatch,
+                        "input '" + name + "' has fixed dimension " + std::to_string(i) + " = " +
+                            std::to_string(in->shape.dims[i].value) + ", but --shapes gives " + std::to_string(dims[i]),
+                        "only symbolic dimensions (" + in->shape.to_string() + ") can be set");
+    in->shape = Shape::from(dims);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition& network, const BuilderConfig& cfg) {
+  phases_.clear();
+  using clock = std::chrono::steady_clock;
+  auto t0 = clock::now();
+  auto phase = [&](const char* name) {
+    auto t1 = clock::now();
+    phases_.push_back({name, std::chrono::duration<double, std::milli>(t1 - t0).count()});
+    logger_.log(LogLevel::kInfo, std::string("build phase ") + name + ": " + std::to_string(phases_.back().ms) + " ms");
+    t0 = t1;
+  };
+  ir::Graph& g = network.graph();
+  if (cfg.backend != Backend::kCpu)
+    return Status(ErrorCode::kInvalidArgument, std::string("backend '") + backend_name(cfg.backend) + "' is not available in this build",
+                  "build for the cpu backend");
+  KILN_RETURN_IF_ERROR(apply_input_shapes(g, cfg));
+  std::vector<Status> diags;
+  KILN_RETURN_IF_ERROR(resolve_schemas(g, &diags));
+  KILN_RETURN_IF_ERROR(infer_graph(g));
+  for (auto* v : g.inputs)
+    if (!v->shape.is_static())
+      logger_.log(LogLevel::kInfo, "input '" + v->name + "' has dynamic shape " + v->shape.to_string() +
+                                       "; shapes are resolved at run time");
+  phase("infer");
+  KILN_RETURN_IF_ERROR(passes::run_passes(g, cfg, logger_));
+  phase("passes");
+  KILN_RETURN_IF_ERROR(ir::verify_graph(g));
+  plan::PlanInfo info;
+  info.backend = cfg.backend;
+  nlohmann::json bi;
+  bi["opt_level"] = cfg.opt_level;
+  bi["disabled_passes"] = cfg.disabled_passes;
+  for (const auto& p : phases_) bi["phase_ms"][p.phase] = p.ms;
+  info.build_info = bi.dump();
+  auto bytes = plan::serialize(g, info);
+  phase("serialize");
+  return bytes;
+}
+
+Result<std::vector<uint8_t>> build_plan_from_file(const std::string& onnx_path, const BuilderConfig& cfg, Logger& logger) {
+  Parser parser(logger);
+  KILN_ASSIGN_OR_RETURN(auto net, parser.parse_from_file(onnx_path));
+  return Builder(logger).build_serialized_network(*net, cfg);
+}
+
+}  // namespace kiln
