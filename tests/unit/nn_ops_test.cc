@@ -499,7 +499,7 @@ TEST(NnOps, BatchNormTrainingModeIsRejectedAtImport) {
   n->attrs["training_mode"] = ir::Attribute::from_int(1);
   Status st = resolve_schemas(g);
   ASSERT_FALSE(st.is_ok());
-  EXPECT_EQ(st.code(), ErrorCode::kOnnxBadAttribute);
+  EXPECT_EQ(st.code(), ErrorCode::kOnnxUnsupportedAttribute);
   EXPECT_FALSE(st.hint().empty());
 }
 
