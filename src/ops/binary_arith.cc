@@ -156,7 +156,7 @@ const ElementwiseEntry kEntries[] = {
 }  // namespace
 
 KILN_REGISTER_OPS(binary_arith) {
-  register_elementwise(reg, std::begin(kEntries), std::end(kEntries));
+  register_elementwise(reg, kEntries);
 }
 
 }  // namespace kiln::ops

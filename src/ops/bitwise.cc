@@ -79,7 +79,7 @@ const ElementwiseEntry kEntries[] = {
 }  // namespace
 
 KILN_REGISTER_OPS(bitwise) {
-  register_elementwise(reg, std::begin(kEntries), std::end(kEntries));
+  register_elementwise(reg, kEntries);
 }
 
 }  // namespace kiln::ops

@@ -97,28 +97,14 @@ Status cast_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(cast) {
-  OpSchema cast;
-  cast.op_type = "Cast";
-  cast.min_opset = 1;
   // Cast-24/25/28 add types kiln lacks (rejected by cast_check) and round_mode, which only
   // applies to float8e8m0.
-  cast.max_opset = 28;
-  cast.min_inputs = cast.max_inputs = 1;
-  cast.infer = cast_infer;
-  cast.cpu = cast_cpu;
-  cast.check = cast_check;
-  cast.summary = "convert to dtype 'to' (f8e4m3fn honours saturate)";
-  reg.add(std::move(cast));
-
-  OpSchema like;
-  like.op_type = "CastLike";
-  like.min_opset = 15;
-  like.max_opset = 25;
-  like.min_inputs = like.max_inputs = 2;
-  like.infer = castlike_infer;
-  like.cpu = cast_cpu;
-  like.summary = "convert to the dtype of the second input";
-  reg.add(std::move(like));
+  reg.add({.op_type = "Cast", .min_opset = 1, .max_opset = 28, .min_inputs = 1, .max_inputs = 1,
+           .infer = cast_infer, .cpu = cast_cpu, .check = cast_check,
+           .summary = "convert to dtype 'to' (f8e4m3fn honours saturate)"});
+  reg.add({.op_type = "CastLike", .min_opset = 15, .max_opset = 25, .min_inputs = 2,
+           .max_inputs = 2, .infer = castlike_infer, .cpu = cast_cpu,
+           .summary = "convert to the dtype of the second input"});
 }
 
 }  // namespace kiln::ops

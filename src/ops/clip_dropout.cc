@@ -122,36 +122,17 @@ Status dropout_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(clip_dropout) {
-  OpSchema clip;
-  clip.op_type = "Clip";
-  clip.min_opset = 1;
-  clip.min_inputs = 1;
-  clip.max_inputs = 3;
-  clip.infer = clip_infer;
-  clip.cpu = clip_cpu;
-  clip.summary = "clamp x to [min, max] (attributes before opset 11, scalar inputs after)";
-  reg.add(std::move(clip));
-
-  OpSchema id;
-  id.op_type = "Identity";
-  id.min_opset = 1;
-  id.max_opset = 25;  // Identity-24/25 only add types kiln lacks
-  id.min_inputs = id.max_inputs = 1;
-  id.infer = infer_same_as_input0;
-  id.cpu = identity_cpu;
-  id.summary = "y = x (no copy)";
-  reg.add(std::move(id));
-
-  OpSchema drop;
-  drop.op_type = "Dropout";
-  drop.min_opset = 1;
-  drop.min_inputs = 1;
-  drop.max_inputs = 3;
-  drop.max_outputs = 2;
-  drop.infer = dropout_infer;
-  drop.cpu = dropout_cpu;
-  drop.summary = "inference Dropout: y = x, mask = all true (training_mode=true is rejected)";
-  reg.add(std::move(drop));
+  reg.add({.op_type = "Clip", .min_opset = 1, .min_inputs = 1, .max_inputs = 3,
+           .infer = clip_infer, .cpu = clip_cpu,
+           .summary = "clamp x to [min, max] (attributes before opset 11, scalar inputs after)"});
+  // Identity-24/25 only add types kiln lacks.
+  reg.add({.op_type = "Identity", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
+           .max_inputs = 1, .infer = infer_same_as_input0, .cpu = identity_cpu,
+           .summary = "y = x (no copy)"});
+  reg.add({.op_type = "Dropout", .min_opset = 1, .min_inputs = 1, .max_inputs = 3,
+           .max_outputs = 2, .infer = dropout_infer, .cpu = dropout_cpu,
+           .summary = "inference Dropout: y = x, mask = all true (training_mode=true is "
+                      "rejected)"});
 }
 
 }  // namespace kiln::ops

@@ -92,7 +92,7 @@ const ElementwiseEntry kEntries[] = {
 }  // namespace
 
 KILN_REGISTER_OPS(compare_logic) {
-  register_elementwise(reg, std::begin(kEntries), std::end(kEntries));
+  register_elementwise(reg, kEntries);
 }
 
 }  // namespace kiln::ops

@@ -503,37 +503,19 @@ Status scan_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(control_flow) {
-  struct Entry {
-    const char* name;
-    int min_opset, max_opset, min_inputs, max_inputs, min_outputs;
-    InferFn infer;
-    CpuKernelFn cpu;
-    CheckFn check;
-    const char* summary;
-  };
-  for (const Entry& e :
-       {Entry{"If", 1, 25, 1, 1, 1, if_infer, if_cpu, if_check,
-              "runs then_branch or else_branch on a bool condition"},
-        Entry{"Loop", 1, 25, 0, -1, 0, loop_infer, loop_cpu, loop_check,
-              "repeats a body up to M times while cond holds; carried values and stacked scan "
-              "outputs"},
-        Entry{"Scan", 8, 25, 1, -1, 0, scan_infer, scan_cpu, scan_check,
-              "runs a body over slices of scan inputs along an axis, carrying state"}}) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    // Later versions add element types; Scan-9 dropped the batch axis (scan_spec handles it).
-    s.max_opset = e.max_opset;
-    s.min_inputs = e.min_inputs;
-    s.max_inputs = e.max_inputs;
-    s.min_outputs = e.min_outputs;
-    s.max_outputs = -1;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.check = e.check;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  // Later versions add element types; Scan-9 dropped the batch axis (scan_spec handles it).
+  reg.add({.op_type = "If", .min_opset = 1, .max_opset = 25, .min_inputs = 1, .max_inputs = 1,
+           .max_outputs = -1, .infer = if_infer, .cpu = if_cpu, .check = if_check,
+           .summary = "runs then_branch or else_branch on a bool condition"});
+  reg.add({.op_type = "Loop", .min_opset = 1, .max_opset = 25, .min_inputs = 0, .max_inputs = -1,
+           .min_outputs = 0, .max_outputs = -1, .infer = loop_infer, .cpu = loop_cpu,
+           .check = loop_check,
+           .summary = "repeats a body up to M times while cond holds; carried values and stacked "
+                      "scan outputs"});
+  reg.add({.op_type = "Scan", .min_opset = 8, .max_opset = 25, .min_inputs = 1, .max_inputs = -1,
+           .min_outputs = 0, .max_outputs = -1, .infer = scan_infer, .cpu = scan_cpu,
+           .check = scan_check,
+           .summary = "runs a body over slices of scan inputs along an axis, carrying state"});
 }
 
 }  // namespace kiln::ops

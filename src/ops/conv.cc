@@ -73,7 +73,7 @@ Result<Dim> conv_channels(const InferContext& ctx, int64_t group, bool transpose
                                ? "ConvTranspose weights are [in_channels, out_channels/group, k...]"
                                : "Conv weights are [out_channels, in_channels/group, k...]";
   if (transpose) {
-    if (c.is_known() && w0.is_known() && c.value != w0.value)
+    if (known_to_differ(c, w0))
       return ctx.error(ErrorCode::kShapeMismatch,
                        "input " + x.to_string() + " has " + c.to_string() +
                            " channels but weights " + w.to_string() + " expect " + w0.to_string(),
@@ -103,8 +103,7 @@ Status check_bias(const InferContext& ctx, size_t i, const Dim& channels) {
   if (!ctx.has_input(i)) return Status::ok();
   const Shape& b = ctx.input_shape(i);
   if (!b.rank_known) return Status::ok();
-  if (b.rank() != 1 ||
-      (channels.is_known() && b.dims[0].is_known() && b.dims[0].value != channels.value))
+  if (b.rank() != 1 || known_to_differ(b.dims[0], channels))
     return ctx.error(ErrorCode::kShapeMismatch,
                      "bias " + b.to_string() + " must be a vector of " + channels.to_string() +
                          " output channels",
@@ -385,32 +384,15 @@ Status check_conv(const ir::Node& n) {
 }  // namespace
 
 KILN_REGISTER_OPS(conv) {
-  struct Entry {
-    const char* name;
-    int min_opset, min_inputs, max_inputs;
-    InferFn infer;
-    CpuKernelFn cpu;
-    const char* summary;
-  };
-  for (const Entry& e : {
-           Entry{"Conv", 1, 2, 3, infer_conv, conv_cpu,
-                 "N-D convolution with groups, dilations, padding (im2col + BLAS GEMM)"},
-           Entry{"ConvTranspose", 1, 2, 3, infer_conv_transpose, conv_transpose_cpu,
-                 "N-D transposed convolution (GEMM + col2im)"},
-           Entry{"ConvInteger", 10, 2, 4, infer_conv_integer, conv_integer_cpu,
-                 "8-bit integer convolution with zero points, int32 output"},
-       }) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    s.min_inputs = e.min_inputs;
-    s.max_inputs = e.max_inputs;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.check = check_conv;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  reg.add({.op_type = "Conv", .min_opset = 1, .min_inputs = 2, .max_inputs = 3,
+           .infer = infer_conv, .cpu = conv_cpu, .check = check_conv,
+           .summary = "N-D convolution with groups, dilations, padding (im2col + BLAS GEMM)"});
+  reg.add({.op_type = "ConvTranspose", .min_opset = 1, .min_inputs = 2, .max_inputs = 3,
+           .infer = infer_conv_transpose, .cpu = conv_transpose_cpu, .check = check_conv,
+           .summary = "N-D transposed convolution (GEMM + col2im)"});
+  reg.add({.op_type = "ConvInteger", .min_opset = 10, .min_inputs = 2, .max_inputs = 4,
+           .infer = infer_conv_integer, .cpu = conv_integer_cpu, .check = check_conv,
+           .summary = "8-bit integer convolution with zero points, int32 output"});
 }
 
 }  // namespace kiln::ops

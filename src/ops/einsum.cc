@@ -385,17 +385,11 @@ Status check_einsum(const ir::Node& n) {
 }  // namespace
 
 KILN_REGISTER_OPS(einsum) {
-  OpSchema s;
-  s.op_type = "Einsum";
-  s.min_opset = 12;
-  s.max_opset = 28;  // Einsum-28 only adds bfloat16
-  s.min_inputs = 1;
-  s.max_inputs = -1;
-  s.infer = infer_einsum;
-  s.cpu = einsum_cpu;
-  s.check = check_einsum;
-  s.summary = "numpy.einsum (explicit/implicit, '...', diagonals) via pairwise BLAS contraction";
-  reg.add(std::move(s));
+  // Einsum-28 only adds bfloat16.
+  reg.add({.op_type = "Einsum", .min_opset = 12, .max_opset = 28, .min_inputs = 1,
+           .max_inputs = -1, .infer = infer_einsum, .cpu = einsum_cpu, .check = check_einsum,
+           .summary = "numpy.einsum (explicit/implicit, '...', diagonals) via pairwise BLAS "
+                      "contraction"});
 }
 
 }  // namespace kiln::ops

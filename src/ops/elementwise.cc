@@ -101,20 +101,11 @@ HostTensor rhs_input(const KernelContext& ctx) {
   return b.reshaped(std::move(dims));
 }
 
-void register_elementwise(OpRegistry& reg, const ElementwiseEntry* begin,
-                          const ElementwiseEntry* end) {
-  for (const ElementwiseEntry* e = begin; e != end; ++e) {
-    OpSchema s;
-    s.op_type = e->name;
-    s.min_opset = e->min_opset;
-    s.max_opset = e->max_opset;
-    s.min_inputs = s.max_inputs = e->num_inputs;
-    s.infer = e->infer;
-    s.cpu = e->cpu;
-    s.check = e->check;
-    s.summary = e->summary;
-    reg.add(std::move(s));
-  }
+void register_elementwise(OpRegistry& reg, std::span<const ElementwiseEntry> entries) {
+  for (const ElementwiseEntry& e : entries)
+    reg.add({.op_type = e.name, .min_opset = e.min_opset, .max_opset = e.max_opset,
+             .min_inputs = e.num_inputs, .max_inputs = e.num_inputs, .infer = e.infer,
+             .cpu = e.cpu, .check = e.check, .summary = e.summary});
 }
 
 }  // namespace kiln::ops

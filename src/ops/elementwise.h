@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -249,7 +250,6 @@ struct ElementwiseEntry {
 };
 
 /// Registers every entry (exactly one output).
-void register_elementwise(OpRegistry& reg, const ElementwiseEntry* begin,
-                          const ElementwiseEntry* end);
+void register_elementwise(OpRegistry& reg, std::span<const ElementwiseEntry> entries);
 
 }  // namespace kiln::ops

@@ -279,32 +279,24 @@ Status trilu_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(generators) {
-  auto add = [&](const char* name, int min_opset, int max_opset, int min_in, int max_in,
-                 InferFn infer, CpuKernelFn cpu, CheckFn check, const char* summary) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = min_opset;
-    s.max_opset = max_opset;
-    s.min_inputs = min_in;
-    s.max_inputs = max_in;
-    s.infer = infer;
-    s.cpu = cpu;
-    s.check = check;
-    s.summary = summary;
-    reg.add(std::move(s));
-  };
   // max_opset: ConstantOfShape-24/25 and OneHot-28 only add types; Range-27 adds float16/
   // bfloat16 with `stash_type` (checked by range_check).
-  add("ConstantOfShape", 9, 25, 1, 1, constant_of_shape_infer, constant_of_shape_cpu,
-      constant_of_shape_check, "tensor of a given shape filled with one value");
-  add("Range", 11, 27, 3, 3, range_infer, range_cpu, range_check,
-      "start, start + delta, ... up to limit (exclusive)");
-  add("EyeLike", 9, 23, 1, 1, eye_like_infer, eye_like_cpu, eye_like_check,
-      "2-D identity (diagonal k) like the input");
-  add("OneHot", 9, 28, 3, 3, onehot_infer, onehot_cpu, nullptr,
-      "one-hot encoding with [off, on] values");
-  add("Trilu", 14, 23, 1, 2, trilu_infer, trilu_cpu, nullptr,
-      "upper or lower triangle of the last two dims");
+  reg.add({.op_type = "ConstantOfShape", .min_opset = 9, .max_opset = 25, .min_inputs = 1,
+           .max_inputs = 1, .infer = constant_of_shape_infer, .cpu = constant_of_shape_cpu,
+           .check = constant_of_shape_check,
+           .summary = "tensor of a given shape filled with one value"});
+  reg.add({.op_type = "Range", .min_opset = 11, .max_opset = 27, .min_inputs = 3, .max_inputs = 3,
+           .infer = range_infer, .cpu = range_cpu, .check = range_check,
+           .summary = "start, start + delta, ... up to limit (exclusive)"});
+  reg.add({.op_type = "EyeLike", .min_opset = 9, .max_opset = 23, .min_inputs = 1,
+           .max_inputs = 1, .infer = eye_like_infer, .cpu = eye_like_cpu,
+           .check = eye_like_check, .summary = "2-D identity (diagonal k) like the input"});
+  reg.add({.op_type = "OneHot", .min_opset = 9, .max_opset = 28, .min_inputs = 3, .max_inputs = 3,
+           .infer = onehot_infer, .cpu = onehot_cpu,
+           .summary = "one-hot encoding with [off, on] values"});
+  reg.add({.op_type = "Trilu", .min_opset = 14, .max_opset = 23, .min_inputs = 1, .max_inputs = 2,
+           .infer = trilu_infer, .cpu = trilu_cpu,
+           .summary = "upper or lower triangle of the last two dims"});
 }
 
 }  // namespace kiln::ops

@@ -40,6 +40,13 @@ Status infer_broadcast_bool(InferContext& ctx) {
   return Status::ok();
 }
 
+bool known_to_differ(const std::vector<Dim>& a, const std::vector<Dim>& b) {
+  if (a.size() != b.size()) return true;
+  for (size_t d = 0; d < a.size(); ++d)
+    if (known_to_differ(a[d], b[d])) return true;
+  return false;
+}
+
 std::optional<std::vector<int64_t>> ints_from_input_or_attr(const InferContext& ctx, size_t i,
                                                             const char* attr) {
   if (ctx.has_input(i)) {

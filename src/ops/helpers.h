@@ -88,6 +88,13 @@ Status infer_broadcast(InferContext& ctx);
 /// Output 0 = bool, shape = broadcast of inputs (comparisons, logical ops).
 Status infer_broadcast_bool(InferContext& ctx);
 
+/// True when both dims are known and differ: a mismatch certain at build time.
+inline bool known_to_differ(const Dim& a, const Dim& b) {
+  return a.is_known() && b.is_known() && a.value != b.value;
+}
+/// True when the dim lists differ in length or some pair is known_to_differ.
+bool known_to_differ(const std::vector<Dim>& a, const std::vector<Dim>& b);
+
 /// Reads an int64 list from input i when its value is known (opset ≥ N variants pass
 /// values as inputs), else from attribute `attr`. nullopt when neither is known.
 std::optional<std::vector<int64_t>> ints_from_input_or_attr(const InferContext& ctx, size_t i,

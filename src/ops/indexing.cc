@@ -63,24 +63,9 @@ Status gather_cpu(KernelContext& ctx) {
 
 Status gather_elements_infer(InferContext& ctx) {
   KILN_RETURN_IF_ERROR(require_index_type(ctx, 1, "GatherElements indices"));
-  const Shape& data = ctx.input_shape(0);
   const Shape& idx = ctx.input_shape(1);
-  if (data.rank_known && idx.rank_known) {
-    if (data.rank() != idx.rank())
-      return ctx.error(ErrorCode::kShapeMismatch,
-                       "GatherElements data " + data.to_string() + " and indices " +
-                           idx.to_string() + " have different ranks",
-                       "indices must have the rank of data");
-    KILN_ASSIGN_OR_RETURN(int64_t axis,
-                          checked_axis(ctx, ctx.node().attr_i("axis", 0), data.rank()));
-    for (size_t d = 0; d < data.rank(); ++d)
-      if (static_cast<int64_t>(d) != axis && data.dims[d].is_known() && idx.dims[d].is_known() &&
-          idx.dims[d].value > data.dims[d].value)
-        return ctx.error(ErrorCode::kShapeMismatch,
-                         "GatherElements indices " + idx.to_string() + " exceed data " +
-                             data.to_string() + " on axis " + std::to_string(d),
-                         "off the gather axis, indices dims must not exceed the data's");
-  }
+  KILN_RETURN_IF_ERROR(
+      check_element_indices(ctx, ctx.input_shape(0), idx, "GatherElements ", "gather"));
   ctx.set_output(0, ctx.input_type(0), idx);
   return Status::ok();
 }
@@ -105,9 +90,7 @@ Status gather_elements_cpu(KernelContext& ctx) {
 // ---- GatherND -------------------------------------------------------------------------
 
 Status gather_nd_infer(InferContext& ctx) {
-  if (ctx.input_type(1) != DataType::kUndefined && ctx.input_type(1) != DataType::kI64)
-    return ctx.error(ErrorCode::kTypeMismatch, "GatherND indices must be int64",
-                     "insert a Cast to int64");
+  KILN_RETURN_IF_ERROR(require_int64(ctx, 1, "GatherND indices"));
   const DataType t = ctx.input_type(0);
   const Shape& data = ctx.input_shape(0);
   const Shape& idx = ctx.input_shape(1);
@@ -126,8 +109,7 @@ Status gather_nd_infer(InferContext& ctx) {
         "need 0 <= batch_dims < min(rank(data), rank(indices)) and 1 <= indices.shape[-1] <= "
         "rank(data) - batch_dims");
   for (int64_t d = 0; d < b; ++d)
-    if (data.dims[d].is_known() && idx.dims[d].is_known() &&
-        data.dims[d].value != idx.dims[d].value)
+    if (known_to_differ(data.dims[d], idx.dims[d]))
       return ctx.error(ErrorCode::kShapeMismatch,
                        "GatherND batch dim " + std::to_string(d) + " differs: data " +
                            data.to_string() + ", indices " + idx.to_string(),
@@ -273,28 +255,22 @@ Status nonzero_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(indexing) {
-  auto add = [&](const char* name, int min_opset, int max_opset, int min_in, int max_in,
-                 InferFn infer, CpuKernelFn cpu, const char* summary) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = min_opset;
-    s.max_opset = max_opset;
-    s.min_inputs = min_in;
-    s.max_inputs = max_in;
-    s.infer = infer;
-    s.cpu = cpu;
-    s.summary = summary;
-    reg.add(std::move(s));
-  };
   // max_opset: Compress-28 only adds bfloat16.
-  add("Gather", 1, 23, 2, 2, gather_infer, gather_cpu, "take slices along an axis at indices");
-  add("GatherElements", 11, 23, 2, 2, gather_elements_infer, gather_elements_cpu,
-      "take one element per index along an axis");
-  add("GatherND", 11, 23, 2, 2, gather_nd_infer, gather_nd_cpu,
-      "take slices at index tuples (batch_dims from 12)");
-  add("Compress", 9, 28, 2, 2, compress_infer, compress_cpu,
-      "keep slices where a bool mask is true");
-  add("NonZero", 9, 23, 1, 1, nonzero_infer, nonzero_cpu, "int64 coordinates of non-zero elements");
+  reg.add({.op_type = "Gather", .min_opset = 1, .max_opset = 23, .min_inputs = 2, .max_inputs = 2,
+           .infer = gather_infer, .cpu = gather_cpu,
+           .summary = "take slices along an axis at indices"});
+  reg.add({.op_type = "GatherElements", .min_opset = 11, .max_opset = 23, .min_inputs = 2,
+           .max_inputs = 2, .infer = gather_elements_infer, .cpu = gather_elements_cpu,
+           .summary = "take one element per index along an axis"});
+  reg.add({.op_type = "GatherND", .min_opset = 11, .max_opset = 23, .min_inputs = 2,
+           .max_inputs = 2, .infer = gather_nd_infer, .cpu = gather_nd_cpu,
+           .summary = "take slices at index tuples (batch_dims from 12)"});
+  reg.add({.op_type = "Compress", .min_opset = 9, .max_opset = 28, .min_inputs = 2,
+           .max_inputs = 2, .infer = compress_infer, .cpu = compress_cpu,
+           .summary = "keep slices where a bool mask is true"});
+  reg.add({.op_type = "NonZero", .min_opset = 9, .max_opset = 23, .min_inputs = 1,
+           .max_inputs = 1, .infer = nonzero_infer, .cpu = nonzero_cpu,
+           .summary = "int64 coordinates of non-zero elements"});
 }
 
 }  // namespace kiln::ops

@@ -29,8 +29,10 @@ Result<std::vector<int64_t>> transpose_perm(const InferContext& ctx, size_t rank
   }
   if (!ok) {
     std::string ps;
-    for (int64_t p : ctx.node().attr_ints("perm"))
-      ps += (ps.empty() ? "" : ",") + std::to_string(p);
+    for (int64_t p : ctx.node().attr_ints("perm")) {
+      if (!ps.empty()) ps += ',';
+      ps += std::to_string(p);
+    }
     return ctx.error(
         ErrorCode::kOnnxBadAttribute,
         "perm [" + ps + "] is not a permutation of the " + std::to_string(rank) + " axes",
@@ -115,7 +117,7 @@ Status concat_infer(InferContext& ctx) {
         continue;
       }
       Dim& o = out.dims[d];
-      if (x.is_known() && o.is_known() && x.value != o.value) {
+      if (known_to_differ(x, o)) {
         std::string shapes;
         for (size_t j = 0; j < ctx.num_inputs(); ++j)
           shapes += (j ? ", " : "") + ctx.input_shape(j).to_string();
@@ -531,35 +533,28 @@ Status depth_space_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(layout_ops) {
-  auto add = [&](const char* name, int min_opset, int max_opset, int min_in, int max_in,
-                 int max_out, InferFn infer, CpuKernelFn cpu, CheckFn check, const char* summary) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = min_opset;
-    s.max_opset = max_opset;
-    s.min_inputs = min_in;
-    s.max_inputs = max_in;
-    s.max_outputs = max_out;
-    s.infer = infer;
-    s.cpu = cpu;
-    s.check = check;
-    s.summary = summary;
-    reg.add(std::move(s));
-  };
   // max_opset: Transpose-24/25 and DepthToSpace-28 only add element types; SpaceToDepth-28
   // adds `mode`, handled above.
-  add("Transpose", 1, 25, 1, 1, 1, transpose_infer, transpose_cpu, nullptr,
-      "permute axes (default: reverse)");
-  add("Concat", 4, 23, 1, -1, 1, concat_infer, concat_cpu, nullptr, "join tensors along an axis");
-  add("Split", 2, 23, 1, 2, -1, split_infer, split_cpu, nullptr,
-      "split along an axis (split input from 13, uneven num_outputs from 18)");
-  add("Slice", 1, 23, 1, 5, 1, slice_infer, slice_cpu, nullptr,
-      "strided sub-tensor (inputs from opset 10; negative and clamped bounds)");
-  add("Tile", 6, 23, 2, 2, 1, tile_infer, tile_cpu, nullptr, "repeat the tensor along each axis");
-  add("DepthToSpace", 1, 28, 1, 1, 1, depth_space_infer, depth_space_cpu, check_mode,
-      "move channel blocks to spatial blocks (DCR/CRD)");
-  add("SpaceToDepth", 1, 28, 1, 1, 1, depth_space_infer, depth_space_cpu, check_mode,
-      "move spatial blocks to channels");
+  reg.add({.op_type = "Transpose", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
+           .max_inputs = 1, .infer = transpose_infer, .cpu = transpose_cpu,
+           .summary = "permute axes (default: reverse)"});
+  reg.add({.op_type = "Concat", .min_opset = 4, .max_opset = 23, .min_inputs = 1,
+           .max_inputs = -1, .infer = concat_infer, .cpu = concat_cpu,
+           .summary = "join tensors along an axis"});
+  reg.add({.op_type = "Split", .min_opset = 2, .max_opset = 23, .min_inputs = 1, .max_inputs = 2,
+           .max_outputs = -1, .infer = split_infer, .cpu = split_cpu,
+           .summary = "split along an axis (split input from 13, uneven num_outputs from 18)"});
+  reg.add({.op_type = "Slice", .min_opset = 1, .max_opset = 23, .min_inputs = 1, .max_inputs = 5,
+           .infer = slice_infer, .cpu = slice_cpu,
+           .summary = "strided sub-tensor (inputs from opset 10; negative and clamped bounds)"});
+  reg.add({.op_type = "Tile", .min_opset = 6, .max_opset = 23, .min_inputs = 2, .max_inputs = 2,
+           .infer = tile_infer, .cpu = tile_cpu, .summary = "repeat the tensor along each axis"});
+  reg.add({.op_type = "DepthToSpace", .min_opset = 1, .max_opset = 28, .min_inputs = 1,
+           .max_inputs = 1, .infer = depth_space_infer, .cpu = depth_space_cpu,
+           .check = check_mode, .summary = "move channel blocks to spatial blocks (DCR/CRD)"});
+  reg.add({.op_type = "SpaceToDepth", .min_opset = 1, .max_opset = 28, .min_inputs = 1,
+           .max_inputs = 1, .infer = depth_space_infer, .cpu = depth_space_cpu,
+           .check = check_mode, .summary = "move spatial blocks to channels"});
 }
 
 }  // namespace kiln::ops

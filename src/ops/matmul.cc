@@ -32,7 +32,7 @@ Result<Shape> matmul_shape(const InferContext& ctx) {
   if (bd.size() == 1) bd.push_back(Dim(1));
   const Dim& k_a = ad[ad.size() - 1];
   const Dim& k_b = bd[bd.size() - 2];
-  if (k_a.is_known() && k_b.is_known() && k_a.value != k_b.value)
+  if (known_to_differ(k_a, k_b))
     return ctx.error(ErrorCode::kShapeMismatch,
                      "inner dimensions differ: " + a.to_string() + " x " + b.to_string(),
                      "the last dim of A must equal the second-to-last dim of B");
@@ -220,7 +220,7 @@ Status infer_gemm(InferContext& ctx) {
     n = b.dims[tb ? 0 : 1];
     kb = b.dims[tb ? 1 : 0];
   }
-  if (ka.is_known() && kb.is_known() && ka.value != kb.value)
+  if (known_to_differ(ka, kb))
     return ctx.error(ErrorCode::kShapeMismatch,
                      "inner dimensions differ: A " + a.to_string() + (ta ? " (transposed)" : "") +
                          ", B " + b.to_string() + (tb ? " (transposed)" : ""),
@@ -289,31 +289,17 @@ Status gemm_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(matmul) {
-  struct Entry {
-    const char* name;
-    int min_opset, min_inputs, max_inputs;
-    InferFn infer;
-    CpuKernelFn cpu;
-    const char* summary;
-  };
-  for (const Entry& e : {
-           Entry{"MatMul", 1, 2, 2, infer_matmul, matmul_cpu,
-                 "numpy.matmul: batched with broadcasting, 1-D operands promoted (BLAS GEMM)"},
-           Entry{"Gemm", 6, 2, 3, infer_gemm, gemm_cpu,
-                 "alpha * op(A) * op(B) + beta * C with transposes and C broadcast (BLAS GEMM)"},
-           Entry{"MatMulInteger", 10, 2, 4, infer_matmul_integer, matmul_integer_cpu,
-                 "8-bit integer matmul with zero points, int32 output"},
-       }) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    s.min_inputs = e.min_inputs;
-    s.max_inputs = e.max_inputs;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  reg.add({.op_type = "MatMul", .min_opset = 1, .min_inputs = 2, .max_inputs = 2,
+           .infer = infer_matmul, .cpu = matmul_cpu,
+           .summary = "numpy.matmul: batched with broadcasting, 1-D operands promoted (BLAS "
+                      "GEMM)"});
+  reg.add({.op_type = "Gemm", .min_opset = 6, .min_inputs = 2, .max_inputs = 3,
+           .infer = infer_gemm, .cpu = gemm_cpu,
+           .summary = "alpha * op(A) * op(B) + beta * C with transposes and C broadcast (BLAS "
+                      "GEMM)"});
+  reg.add({.op_type = "MatMulInteger", .min_opset = 10, .min_inputs = 2, .max_inputs = 4,
+           .infer = infer_matmul_integer, .cpu = matmul_integer_cpu,
+           .summary = "8-bit integer matmul with zero points, int32 output"});
 }
 
 }  // namespace kiln::ops

@@ -54,15 +54,21 @@ Status check_batch_norm(const ir::Node& n) {
   return Status::ok();
 }
 
-Status infer_batch_norm(InferContext& ctx) {
+// kShapeMismatch when input 0 is known to have rank < 2 (it must be [N, C, D1, ..., Dn]).
+Status check_nc_input(const InferContext& ctx, const char* hint) {
   const Shape& x = ctx.input_shape(0);
   if (x.rank_known && x.rank() < 2)
     return ctx.error(ErrorCode::kShapeMismatch, "input " + x.to_string() + " must have rank >= 2",
-                     "BatchNormalization input is [N, C, D1, ..., Dn]");
+                     hint);
+  return Status::ok();
+}
+
+Status infer_batch_norm(InferContext& ctx) {
+  KILN_RETURN_IF_ERROR(check_nc_input(ctx, "BatchNormalization input is [N, C, D1, ..., Dn]"));
+  const Shape& x = ctx.input_shape(0);
   for (size_t i = 1; i < 5; ++i) {
     const Shape& p = ctx.input_shape(i);
-    if (x.rank_known && p.rank_known && x.dims[1].is_known() && p.rank() == 1 &&
-        p.dims[0].is_known() && p.dims[0].value != x.dims[1].value)
+    if (x.rank_known && p.rank_known && p.rank() == 1 && known_to_differ(p.dims[0], x.dims[1]))
       return ctx.error(ErrorCode::kShapeMismatch,
                        "input " + std::to_string(i) + " has shape " + p.to_string() + " but X " +
                            x.to_string() + " has " + x.dims[1].to_string() + " channels",
@@ -117,10 +123,7 @@ Status batch_norm_cpu(KernelContext& ctx) {
 // ---- Instance / Group normalization ----------------------------------------------------------
 
 Status infer_channel_norm(InferContext& ctx) {
-  const Shape& x = ctx.input_shape(0);
-  if (x.rank_known && x.rank() < 2)
-    return ctx.error(ErrorCode::kShapeMismatch, "input " + x.to_string() + " must have rank >= 2",
-                     "the input is [N, C, D1, ..., Dn]");
+  KILN_RETURN_IF_ERROR(check_nc_input(ctx, "the input is [N, C, D1, ..., Dn]"));
   return infer_same_as_input0(ctx);
 }
 
@@ -450,44 +453,30 @@ Status lp_norm_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(normalization) {
-  struct Entry {
-    const char* name;
-    int min_opset, min_inputs, max_inputs, max_outputs;
-    InferFn infer;
-    CpuKernelFn cpu;
-    CheckFn check;
-    const char* summary;
-  };
-  for (const Entry& e : {
-           Entry{"BatchNormalization", 6, 5, 5, 5, infer_batch_norm, batch_norm_cpu,
-                 check_batch_norm, "inference-mode batch normalization with stored mean/variance"},
-           Entry{"InstanceNormalization", 6, 3, 3, 1, infer_channel_norm, instance_norm_cpu,
-                 nullptr, "per-instance, per-channel normalization over spatial dims"},
-           Entry{"LayerNormalization", 17, 2, 3, 3, infer_layer_norm, layer_norm_cpu,
-                 check_layer_norm,
-                 "normalization over the trailing dims from axis, optional Mean/InvStdDev"},
-           Entry{
-               "GroupNormalization", 18, 3, 3, 1, infer_channel_norm, group_norm_cpu, nullptr,
-               "normalization over groups of channels (scale per group at 18, per channel at 21)"},
-           Entry{"LRN", 1, 1, 1, 1, infer_same_as_input0, lrn_cpu, check_lrn,
-                 "local response normalization across channels"},
-           Entry{"MeanVarianceNormalization", 9, 1, 1, 1, infer_same_as_input0, mvn_cpu, nullptr,
-                 "(X - mean) / std over the given axes"},
-           Entry{"LpNormalization", 1, 1, 1, 1, infer_same_as_input0, lp_norm_cpu, check_lp_norm,
-                 "divide by the L1 or L2 norm along an axis"},
-       }) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    s.min_inputs = e.min_inputs;
-    s.max_inputs = e.max_inputs;
-    s.max_outputs = e.max_outputs;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.check = e.check;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  reg.add({.op_type = "BatchNormalization", .min_opset = 6, .min_inputs = 5, .max_inputs = 5,
+           .max_outputs = 5, .infer = infer_batch_norm, .cpu = batch_norm_cpu,
+           .check = check_batch_norm,
+           .summary = "inference-mode batch normalization with stored mean/variance"});
+  reg.add({.op_type = "InstanceNormalization", .min_opset = 6, .min_inputs = 3, .max_inputs = 3,
+           .infer = infer_channel_norm, .cpu = instance_norm_cpu,
+           .summary = "per-instance, per-channel normalization over spatial dims"});
+  reg.add({.op_type = "LayerNormalization", .min_opset = 17, .min_inputs = 2, .max_inputs = 3,
+           .max_outputs = 3, .infer = infer_layer_norm, .cpu = layer_norm_cpu,
+           .check = check_layer_norm,
+           .summary = "normalization over the trailing dims from axis, optional Mean/InvStdDev"});
+  reg.add({.op_type = "GroupNormalization", .min_opset = 18, .min_inputs = 3, .max_inputs = 3,
+           .infer = infer_channel_norm, .cpu = group_norm_cpu,
+           .summary = "normalization over groups of channels (scale per group at 18, per "
+                      "channel at 21)"});
+  reg.add({.op_type = "LRN", .min_opset = 1, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_same_as_input0, .cpu = lrn_cpu, .check = check_lrn,
+           .summary = "local response normalization across channels"});
+  reg.add({.op_type = "MeanVarianceNormalization", .min_opset = 9, .min_inputs = 1,
+           .max_inputs = 1, .infer = infer_same_as_input0, .cpu = mvn_cpu,
+           .summary = "(X - mean) / std over the given axes"});
+  reg.add({.op_type = "LpNormalization", .min_opset = 1, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_same_as_input0, .cpu = lp_norm_cpu, .check = check_lp_norm,
+           .summary = "divide by the L1 or L2 norm along an axis"});
 }
 
 }  // namespace kiln::ops

@@ -242,17 +242,10 @@ Status pad_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(pad) {
-  OpSchema s;
-  s.op_type = "Pad";
-  s.min_opset = 2;
-  s.max_opset = 25;  // Pad-23/24/25 only add types kiln lacks
-  s.min_inputs = 1;
-  s.max_inputs = 4;
-  s.infer = pad_infer;
-  s.cpu = pad_cpu;
-  s.check = pad_check;
-  s.summary = "pad with a constant, reflection, edge or wrap (negative pads crop)";
-  reg.add(std::move(s));
+  // Pad-23/24/25 only add types kiln lacks.
+  reg.add({.op_type = "Pad", .min_opset = 2, .max_opset = 25, .min_inputs = 1, .max_inputs = 4,
+           .infer = pad_infer, .cpu = pad_cpu, .check = pad_check,
+           .summary = "pad with a constant, reflection, edge or wrap (negative pads crop)"});
 }
 
 }  // namespace kiln::ops

@@ -277,40 +277,25 @@ Status check_lp(const ir::Node& n) {
 }  // namespace
 
 KILN_REGISTER_OPS(pool) {
-  struct Entry {
-    const char* name;
-    int min_opset;  // the op version in effect at model opset 7 (LpPool-1 had a float p)
-    int max_outputs;
-    InferFn infer;
-    CpuKernelFn cpu;
-    CheckFn check;
-    const char* summary;
-  };
-  for (const Entry& e : {
-           Entry{"MaxPool", 1, 2, infer_pool, pool_cpu<PoolKind::kMax>, check_pool,
-                 "N-D max pooling with optional Indices output"},
-           Entry{"AveragePool", 1, 1, infer_pool, pool_cpu<PoolKind::kAverage>, check_pool,
-                 "N-D average pooling (count_include_pad, ceil_mode, dilations)"},
-           Entry{"LpPool", 2, 1, infer_pool, pool_cpu<PoolKind::kLp>, check_lp,
-                 "N-D Lp-norm pooling"},
-           Entry{"GlobalMaxPool", 1, 1, infer_global_pool, global_pool_cpu<PoolKind::kMax>, nullptr,
-                 "max over all spatial positions"},
-           Entry{"GlobalAveragePool", 1, 1, infer_global_pool, global_pool_cpu<PoolKind::kAverage>,
-                 nullptr, "mean over all spatial positions"},
-           Entry{"GlobalLpPool", 2, 1, infer_global_pool, global_pool_cpu<PoolKind::kLp>, check_lp,
-                 "Lp norm over all spatial positions"},
-       }) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    s.min_inputs = s.max_inputs = 1;
-    s.max_outputs = e.max_outputs;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.check = e.check;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  // min_opset: the op version in effect at model opset 7 (LpPool-1 had a float p).
+  reg.add({.op_type = "MaxPool", .min_opset = 1, .min_inputs = 1, .max_inputs = 1,
+           .max_outputs = 2, .infer = infer_pool, .cpu = pool_cpu<PoolKind::kMax>,
+           .check = check_pool, .summary = "N-D max pooling with optional Indices output"});
+  reg.add({.op_type = "AveragePool", .min_opset = 1, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_pool, .cpu = pool_cpu<PoolKind::kAverage>, .check = check_pool,
+           .summary = "N-D average pooling (count_include_pad, ceil_mode, dilations)"});
+  reg.add({.op_type = "LpPool", .min_opset = 2, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_pool, .cpu = pool_cpu<PoolKind::kLp>, .check = check_lp,
+           .summary = "N-D Lp-norm pooling"});
+  reg.add({.op_type = "GlobalMaxPool", .min_opset = 1, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_global_pool, .cpu = global_pool_cpu<PoolKind::kMax>,
+           .summary = "max over all spatial positions"});
+  reg.add({.op_type = "GlobalAveragePool", .min_opset = 1, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_global_pool, .cpu = global_pool_cpu<PoolKind::kAverage>,
+           .summary = "mean over all spatial positions"});
+  reg.add({.op_type = "GlobalLpPool", .min_opset = 2, .min_inputs = 1, .max_inputs = 1,
+           .infer = infer_global_pool, .cpu = global_pool_cpu<PoolKind::kLp>, .check = check_lp,
+           .summary = "Lp norm over all spatial positions"});
 }
 
 }  // namespace kiln::ops

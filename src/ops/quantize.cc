@@ -97,15 +97,21 @@ Result<QuantLayout> quant_layout(const ir::Node& node, const std::vector<int64_t
   return l;
 }
 
-Status check_zero_point_shape(const KernelContext& ctx, size_t zp_input) {
-  if (!ctx.has_input(zp_input)) return Status::ok();
+/// The layout of a (De)QuantizeLinear kernel's scale (input 1) over x (input 0), after
+/// checking that the zero point (input 2) indexes like the scale. A per-tensor layout spans
+/// all of x.
+Result<QuantLayout> kernel_layout(const KernelContext& ctx) {
+  const HostTensor& x = ctx.input(0);
+  const HostTensor& scale = ctx.input(1);
   // Shapes may differ in form ([1] vs scalar) but must index alike.
-  if (ctx.input(zp_input).numel() != ctx.input(1).numel())
+  if (ctx.has_input(2) && ctx.input(2).numel() != scale.numel())
     return ctx.error(ErrorCode::kShapeMismatch,
-                     "zero point shape " + dims_to_string(ctx.input(zp_input).dims()) +
-                         " differs from scale shape " + dims_to_string(ctx.input(1).dims()),
+                     "zero point shape " + dims_to_string(ctx.input(2).dims()) +
+                         " differs from scale shape " + dims_to_string(scale.dims()),
                      "scale and zero point must have the same shape");
-  return Status::ok();
+  KILN_ASSIGN_OR_RETURN(QuantLayout l, quant_layout(ctx.node(), x.dims(), scale.dims()));
+  if (l.kind == QuantLayout::Kind::kTensor) l.outer = x.numel();
+  return l;
 }
 
 // ---- QuantizeLinear ---------------------------------------------------------------------
@@ -201,9 +207,7 @@ Status quantize_cpu(KernelContext& ctx) {
   const HostTensor& x = ctx.input(0);
   const HostTensor& scale = ctx.input(1);
   const HostTensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  KILN_RETURN_IF_ERROR(check_zero_point_shape(ctx, 2));
-  KILN_ASSIGN_OR_RETURN(QuantLayout l, quant_layout(ctx.node(), x.dims(), scale.dims()));
-  if (l.kind == QuantLayout::Kind::kTensor) l.outer = x.numel();
+  KILN_ASSIGN_OR_RETURN(const QuantLayout l, kernel_layout(ctx));
   HostTensor& y = ctx.output(0);
   const bool saturate = ctx.node().attr_i("saturate", 1) != 0;
   const DataType prec = division_precision(ctx.node(), x.dtype(), scale.dtype());
@@ -249,9 +253,7 @@ Status dequantize_cpu(KernelContext& ctx) {
   const HostTensor& x = ctx.input(0);
   const HostTensor& scale = ctx.input(1);
   const HostTensor* zp = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  KILN_RETURN_IF_ERROR(check_zero_point_shape(ctx, 2));
-  KILN_ASSIGN_OR_RETURN(QuantLayout l, quant_layout(ctx.node(), x.dims(), scale.dims()));
-  if (l.kind == QuantLayout::Kind::kTensor) l.outer = x.numel();
+  KILN_ASSIGN_OR_RETURN(const QuantLayout l, kernel_layout(ctx));
   HostTensor& y = ctx.output(0);
   // float8 zero points must be 0 (spec); they are ignored like in the reference.
   const bool use_zp = zp && x.dtype() != DataType::kF8E4M3;
@@ -313,34 +315,17 @@ Status dynamic_quantize_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(quantize) {
-  struct Entry {
-    const char* name;
-    int min_opset, max_opset, min_inputs, max_inputs, outputs;
-    InferFn infer;
-    CpuKernelFn cpu;
-    CheckFn check;
-    const char* summary;
-  };
-  for (const Entry& e :
-       {Entry{"QuantizeLinear", 10, 28, 2, 3, 1, quantize_infer, quantize_cpu, quantize_check,
-              "saturate(round(x / scale) + zero_point): per-tensor, per-axis or blocked"},
-        Entry{"DequantizeLinear", 10, 28, 2, 3, 1, dequantize_infer, dequantize_cpu, nullptr,
-              "(x - zero_point) * scale: per-tensor, per-axis or blocked"},
-        Entry{"DynamicQuantizeLinear", 11, 28, 1, 1, 3, dynamic_quantize_infer, dynamic_quantize_cpu,
-              nullptr, "uint8 quantization with scale and zero point computed from the data"}}) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    s.max_opset = e.max_opset;
-    s.min_inputs = e.min_inputs;
-    s.max_inputs = e.max_inputs;
-    s.min_outputs = s.max_outputs = e.outputs;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.check = e.check;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  reg.add({.op_type = "QuantizeLinear", .min_opset = 10, .max_opset = 28, .min_inputs = 2,
+           .max_inputs = 3, .infer = quantize_infer, .cpu = quantize_cpu,
+           .check = quantize_check,
+           .summary = "saturate(round(x / scale) + zero_point): per-tensor, per-axis or blocked"});
+  reg.add({.op_type = "DequantizeLinear", .min_opset = 10, .max_opset = 28, .min_inputs = 2,
+           .max_inputs = 3, .infer = dequantize_infer, .cpu = dequantize_cpu,
+           .summary = "(x - zero_point) * scale: per-tensor, per-axis or blocked"});
+  reg.add({.op_type = "DynamicQuantizeLinear", .min_opset = 11, .max_opset = 28, .min_inputs = 1,
+           .max_inputs = 1, .min_outputs = 3, .max_outputs = 3, .infer = dynamic_quantize_infer,
+           .cpu = dynamic_quantize_cpu,
+           .summary = "uint8 quantization with scale and zero point computed from the data"});
 }
 
 }  // namespace kiln::ops

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "ops/helpers.h"
 
@@ -17,24 +18,28 @@ namespace {
 
 enum class ReduceKind { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare };
 
+template <ReduceKind K>
+Status reduce_cpu(KernelContext& ctx);
+
 struct ReduceInfo {
   const char* name;
-  ReduceKind kind;
+  CpuKernelFn cpu;
   int axes_input_opset;  ///< first opset where axes is input 1 instead of an attribute
   const char* summary;
 };
 
+using enum ReduceKind;
 constexpr ReduceInfo kReductions[] = {
-    {"ReduceSum", ReduceKind::kSum, 13, "sum over axes"},
-    {"ReduceMean", ReduceKind::kMean, 18, "mean over axes"},
-    {"ReduceMax", ReduceKind::kMax, 18, "maximum over axes (-inf for an empty set)"},
-    {"ReduceMin", ReduceKind::kMin, 18, "minimum over axes (+inf for an empty set)"},
-    {"ReduceProd", ReduceKind::kProd, 18, "product over axes"},
-    {"ReduceL1", ReduceKind::kL1, 18, "sum of absolute values over axes"},
-    {"ReduceL2", ReduceKind::kL2, 18, "Euclidean norm over axes"},
-    {"ReduceLogSum", ReduceKind::kLogSum, 18, "log of the sum over axes"},
-    {"ReduceLogSumExp", ReduceKind::kLogSumExp, 18, "log(sum(exp(x))) over axes, max-shifted"},
-    {"ReduceSumSquare", ReduceKind::kSumSquare, 18, "sum of squares over axes"},
+    {"ReduceSum", reduce_cpu<kSum>, 13, "sum over axes"},
+    {"ReduceMean", reduce_cpu<kMean>, 18, "mean over axes"},
+    {"ReduceMax", reduce_cpu<kMax>, 18, "maximum over axes (-inf for an empty set)"},
+    {"ReduceMin", reduce_cpu<kMin>, 18, "minimum over axes (+inf for an empty set)"},
+    {"ReduceProd", reduce_cpu<kProd>, 18, "product over axes"},
+    {"ReduceL1", reduce_cpu<kL1>, 18, "sum of absolute values over axes"},
+    {"ReduceL2", reduce_cpu<kL2>, 18, "Euclidean norm over axes"},
+    {"ReduceLogSum", reduce_cpu<kLogSum>, 18, "log of the sum over axes"},
+    {"ReduceLogSumExp", reduce_cpu<kLogSumExp>, 18, "log(sum(exp(x))) over axes, max-shifted"},
+    {"ReduceSumSquare", reduce_cpu<kSumSquare>, 18, "sum of squares over axes"},
 };
 
 const ReduceInfo& reduce_info(const std::string& op_type) {
@@ -412,60 +417,19 @@ Status arg_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(reduce) {
-  using CpuFn = CpuKernelFn;
-  auto kernel_of = [](ReduceKind k) -> CpuFn {
-    switch (k) {
-      case ReduceKind::kSum:
-        return &reduce_cpu<ReduceKind::kSum>;
-      case ReduceKind::kMean:
-        return &reduce_cpu<ReduceKind::kMean>;
-      case ReduceKind::kMax:
-        return &reduce_cpu<ReduceKind::kMax>;
-      case ReduceKind::kMin:
-        return &reduce_cpu<ReduceKind::kMin>;
-      case ReduceKind::kProd:
-        return &reduce_cpu<ReduceKind::kProd>;
-      case ReduceKind::kL1:
-        return &reduce_cpu<ReduceKind::kL1>;
-      case ReduceKind::kL2:
-        return &reduce_cpu<ReduceKind::kL2>;
-      case ReduceKind::kLogSum:
-        return &reduce_cpu<ReduceKind::kLogSum>;
-      case ReduceKind::kLogSumExp:
-        return &reduce_cpu<ReduceKind::kLogSumExp>;
-      case ReduceKind::kSumSquare:
-        return &reduce_cpu<ReduceKind::kSumSquare>;
-    }
-    return nullptr;
-  };
-  for (const auto& r : kReductions) {
-    OpSchema s;
-    s.op_type = r.name;
-    // Versions 1-28: later versions moved axes to an input (handled by axes_from_input),
-    // added bool to Max/Min (20) and restricted LogSum(Exp) to floats (28).
-    s.min_opset = 1;
-    s.max_opset = 28;
-    s.min_inputs = 1;
-    s.max_inputs = 2;  // axes input from axes_input_opset on (checked against opset in infer)
-    s.infer = reduce_infer;
-    s.check = reduce_check;
-    s.cpu = kernel_of(r.kind);
-    s.summary = r.summary;
-    reg.add(std::move(s));
-  }
-  for (auto [name, fn, summary] :
+  // Versions 1-28: later versions moved axes to an input (handled by axes_from_input; the
+  // axes input is checked against the opset in infer), added bool to Max/Min (20) and
+  // restricted LogSum(Exp) to floats (28).
+  for (const auto& r : kReductions)
+    reg.add({.op_type = r.name, .min_opset = 1, .max_opset = 28, .min_inputs = 1,
+             .max_inputs = 2, .infer = reduce_infer, .cpu = r.cpu,
+             .check = reduce_check, .summary = r.summary});
+  // Versions 1, 11, 12 (select_last_index), 13.
+  for (auto [name, cpu, summary] :
        {std::tuple{"ArgMax", &arg_cpu<true>, "index of the maximum along an axis (i64)"},
-        std::tuple{"ArgMin", &arg_cpu<false>, "index of the minimum along an axis (i64)"}}) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = 1;  // versions 1, 11, 12 (select_last_index), 13
-    s.max_opset = 28;
-    s.min_inputs = s.max_inputs = 1;
-    s.infer = arg_infer;
-    s.cpu = fn;
-    s.summary = summary;
-    reg.add(std::move(s));
-  }
+        std::tuple{"ArgMin", &arg_cpu<false>, "index of the minimum along an axis (i64)"}})
+    reg.add({.op_type = name, .min_opset = 1, .max_opset = 28, .min_inputs = 1, .max_inputs = 1,
+             .infer = arg_infer, .cpu = cpu, .summary = summary});
 }
 
 }  // namespace kiln::ops

@@ -3,7 +3,11 @@
 // CPU backend, the support matrix (`kiln ops`) and the conformance expectations.
 //
 // An op family lives in one file src/ops/<family>.cc and registers its entries with
-//   KILN_REGISTER_OPS(family) { reg.add(OpSchema{...}); ... }
+//   KILN_REGISTER_OPS(family) {
+//     reg.add({.op_type = "Conv", .min_opset = 1, .min_inputs = 2, .max_inputs = 3,
+//              .infer = infer_conv, .cpu = conv_cpu, .summary = "..."});
+//   }
+// (designated initializers, in OpSchema's member order; unnamed fields keep their defaults)
 // Nothing else needs editing: CMake globs src/ops/*.cc and links them as an OBJECT
 // library, so the static registrars are always kept.
 //

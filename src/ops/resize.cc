@@ -658,29 +658,19 @@ Status resize_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(resize) {
-  struct Entry {
-    const char* name;
-    int min_opset, max_opset, min_inputs, max_inputs;
-    const char* summary;
-  };
-  for (const Entry& e :
-       {Entry{"Upsample", 7, 8, 1, 1, "deprecated: nearest/linear upsampling, scales attribute"},
-        Entry{"Upsample", 9, 10, 2, 2, "deprecated: nearest/linear upsampling, scales input"},
-        Entry{"Resize", 10, 10, 2, 2, "nearest/linear resize by scales (asymmetric)"},
-        Entry{"Resize", 11, 28, 1, 4,
-              "nearest/linear/cubic resize by scales or sizes, all coordinate modes"}}) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = e.min_opset;
-    s.max_opset = e.max_opset;
-    s.min_inputs = e.min_inputs;
-    s.max_inputs = e.max_inputs;
-    s.infer = resize_infer;
-    s.cpu = resize_cpu;
-    s.check = resize_check;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  // One kernel serves all four forms; resize_infer and resize_check tell them apart by opset.
+  reg.add({.op_type = "Upsample", .min_opset = 7, .max_opset = 8, .min_inputs = 1,
+           .max_inputs = 1, .infer = resize_infer, .cpu = resize_cpu, .check = resize_check,
+           .summary = "deprecated: nearest/linear upsampling, scales attribute"});
+  reg.add({.op_type = "Upsample", .min_opset = 9, .max_opset = 10, .min_inputs = 2,
+           .max_inputs = 2, .infer = resize_infer, .cpu = resize_cpu, .check = resize_check,
+           .summary = "deprecated: nearest/linear upsampling, scales input"});
+  reg.add({.op_type = "Resize", .min_opset = 10, .max_opset = 10, .min_inputs = 2,
+           .max_inputs = 2, .infer = resize_infer, .cpu = resize_cpu, .check = resize_check,
+           .summary = "nearest/linear resize by scales (asymmetric)"});
+  reg.add({.op_type = "Resize", .min_opset = 11, .max_opset = 28, .min_inputs = 1,
+           .max_inputs = 4, .infer = resize_infer, .cpu = resize_cpu, .check = resize_check,
+           .summary = "nearest/linear/cubic resize by scales or sizes, all coordinate modes"});
 }
 
 }  // namespace kiln::ops

@@ -89,33 +89,12 @@ Status scatter_elements_infer(InferContext& ctx) {
   const Shape& data = ctx.input_shape(0);
   const Shape& idx = ctx.input_shape(1);
   const Shape& upd = ctx.input_shape(2);
-  if (idx.rank_known && upd.rank_known) {
-    bool same = idx.rank() == upd.rank();
-    for (size_t d = 0; same && d < idx.rank(); ++d)
-      same = !(idx.dims[d].is_known() && upd.dims[d].is_known() &&
-               idx.dims[d].value != upd.dims[d].value);
-    if (!same)
-      return ctx.error(
-          ErrorCode::kShapeMismatch,
-          "indices " + idx.to_string() + " and updates " + upd.to_string() + " differ in shape",
-          "indices and updates must have the same shape");
-  }
-  if (data.rank_known && idx.rank_known) {
-    if (data.rank() != idx.rank())
-      return ctx.error(
-          ErrorCode::kShapeMismatch,
-          "data " + data.to_string() + " and indices " + idx.to_string() + " have different ranks",
-          "indices must have the rank of data");
-    KILN_ASSIGN_OR_RETURN(int64_t axis,
-                          checked_axis(ctx, ctx.node().attr_i("axis", 0), data.rank()));
-    for (size_t d = 0; d < data.rank(); ++d)
-      if (static_cast<int64_t>(d) != axis && data.dims[d].is_known() && idx.dims[d].is_known() &&
-          idx.dims[d].value > data.dims[d].value)
-        return ctx.error(ErrorCode::kShapeMismatch,
-                         "indices " + idx.to_string() + " exceed data " + data.to_string() +
-                             " on axis " + std::to_string(d),
-                         "off the scatter axis, indices dims must not exceed the data's");
-  }
+  if (idx.rank_known && upd.rank_known && known_to_differ(idx.dims, upd.dims))
+    return ctx.error(
+        ErrorCode::kShapeMismatch,
+        "indices " + idx.to_string() + " and updates " + upd.to_string() + " differ in shape",
+        "indices and updates must have the same shape");
+  KILN_RETURN_IF_ERROR(check_element_indices(ctx, data, idx, "", "scatter"));
   ctx.set_output(0, ctx.input_type(0), data);
   return Status::ok();
 }
@@ -149,9 +128,7 @@ Status scatter_elements_cpu(KernelContext& ctx) {
 // ---- ScatterND ------------------------------------------------------------------------
 
 Status scatter_nd_infer(InferContext& ctx) {
-  if (ctx.input_type(1) != DataType::kUndefined && ctx.input_type(1) != DataType::kI64)
-    return ctx.error(ErrorCode::kTypeMismatch, "ScatterND indices must be int64",
-                     "insert a Cast to int64");
+  KILN_RETURN_IF_ERROR(require_int64(ctx, 1, "ScatterND indices"));
   KILN_RETURN_IF_ERROR(check_updates_type(ctx));
   const Shape& data = ctx.input_shape(0);
   const Shape& idx = ctx.input_shape(1);
@@ -166,10 +143,7 @@ Status scatter_nd_infer(InferContext& ctx) {
                        "indices.shape[-1] must be in [1, rank(data)]");
     std::vector<Dim> want(idx.dims.begin(), idx.dims.end() - 1);
     want.insert(want.end(), data.dims.begin() + m, data.dims.end());
-    bool ok = want.size() == upd.rank();
-    for (size_t d = 0; ok && d < want.size(); ++d)
-      ok = !(want[d].is_known() && upd.dims[d].is_known() && want[d].value != upd.dims[d].value);
-    if (!ok)
+    if (known_to_differ(want, upd.dims))
       return ctx.error(ErrorCode::kShapeMismatch,
                        "ScatterND updates " + upd.to_string() + " should be " +
                            Shape(want).to_string() + " for data " + data.to_string() +
@@ -212,25 +186,18 @@ Status scatter_nd_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(scatter) {
-  auto add = [&](const char* name, int min_opset, int max_opset, InferFn infer, CpuKernelFn cpu,
-                 const char* summary) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = min_opset;
-    s.max_opset = max_opset;
-    s.min_inputs = s.max_inputs = 3;
-    s.infer = infer;
-    s.cpu = cpu;
-    s.check = scatter_check;
-    s.summary = summary;
-    reg.add(std::move(s));
-  };
-  add("ScatterElements", 11, 23, scatter_elements_infer, scatter_elements_cpu,
-      "write or reduce updates into a copy of data along an axis (reduction from 16)");
-  add("Scatter", 9, 23, scatter_elements_infer, scatter_elements_cpu,
-      "deprecated name of ScatterElements");
-  add("ScatterND", 11, 23, scatter_nd_infer, scatter_nd_cpu,
-      "write or reduce update slices at index tuples (reduction from 16)");
+  reg.add({.op_type = "ScatterElements", .min_opset = 11, .max_opset = 23, .min_inputs = 3,
+           .max_inputs = 3, .infer = scatter_elements_infer, .cpu = scatter_elements_cpu,
+           .check = scatter_check,
+           .summary = "write or reduce updates into a copy of data along an axis (reduction from "
+                      "16)"});
+  reg.add({.op_type = "Scatter", .min_opset = 9, .max_opset = 23, .min_inputs = 3, .max_inputs = 3,
+           .infer = scatter_elements_infer, .cpu = scatter_elements_cpu, .check = scatter_check,
+           .summary = "deprecated name of ScatterElements"});
+  reg.add({.op_type = "ScatterND", .min_opset = 11, .max_opset = 23, .min_inputs = 3,
+           .max_inputs = 3, .infer = scatter_nd_infer, .cpu = scatter_nd_cpu,
+           .check = scatter_check,
+           .summary = "write or reduce update slices at index tuples (reduction from 16)"});
 }
 
 }  // namespace kiln::ops

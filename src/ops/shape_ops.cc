@@ -358,32 +358,29 @@ Status expand_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(shape_ops) {
-  auto add = [&](const char* name, int min_opset, int max_opset, int min_in, int max_in,
-                 InferFn infer, CpuKernelFn cpu, const char* summary) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = min_opset;
-    s.max_opset = max_opset;
-    s.min_inputs = min_in;
-    s.max_inputs = max_in;
-    s.infer = infer;
-    s.cpu = cpu;
-    s.summary = summary;
-    reg.add(std::move(s));
-  };
   // max_opset: the newest ONNX versions of these ops (24, 25, 28) only add element types
   // that the importer rejects, so one entry serves them.
-  add("Shape", 1, 25, 1, 1, shape_infer, shape_cpu,
-      "int64 dims of the input (start/end from opset 15)");
-  add("Size", 1, 25, 1, 1, size_infer, size_cpu, "int64 element count of the input");
-  add("Reshape", 5, 25, 2, 2, reshape_infer, view_cpu<reshape_infer>,
-      "view with a new shape (0 copies a dim, -1 infers one; allowzero from opset 14)");
-  add("Flatten", 1, 25, 1, 1, flatten_infer, view_cpu<flatten_infer>, "view as 2-D split at axis");
-  add("Squeeze", 1, 25, 1, 2, squeeze_infer, view_cpu<squeeze_infer>,
-      "view without size-1 dims (axes input from opset 13)");
-  add("Unsqueeze", 1, 25, 1, 2, unsqueeze_infer, view_cpu<unsqueeze_infer>,
-      "view with size-1 dims inserted (axes input from opset 13)");
-  add("Expand", 8, 23, 2, 2, expand_infer, expand_cpu, "broadcast to a shape (numpy rules)");
+  reg.add({.op_type = "Shape", .min_opset = 1, .max_opset = 25, .min_inputs = 1, .max_inputs = 1,
+           .infer = shape_infer, .cpu = shape_cpu,
+           .summary = "int64 dims of the input (start/end from opset 15)"});
+  reg.add({.op_type = "Size", .min_opset = 1, .max_opset = 25, .min_inputs = 1, .max_inputs = 1,
+           .infer = size_infer, .cpu = size_cpu, .summary = "int64 element count of the input"});
+  reg.add({.op_type = "Reshape", .min_opset = 5, .max_opset = 25, .min_inputs = 2,
+           .max_inputs = 2, .infer = reshape_infer, .cpu = view_cpu<reshape_infer>,
+           .summary = "view with a new shape (0 copies a dim, -1 infers one; allowzero from "
+                      "opset 14)"});
+  reg.add({.op_type = "Flatten", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
+           .max_inputs = 1, .infer = flatten_infer, .cpu = view_cpu<flatten_infer>,
+           .summary = "view as 2-D split at axis"});
+  reg.add({.op_type = "Squeeze", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
+           .max_inputs = 2, .infer = squeeze_infer, .cpu = view_cpu<squeeze_infer>,
+           .summary = "view without size-1 dims (axes input from opset 13)"});
+  reg.add({.op_type = "Unsqueeze", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
+           .max_inputs = 2, .infer = unsqueeze_infer, .cpu = view_cpu<unsqueeze_infer>,
+           .summary = "view with size-1 dims inserted (axes input from opset 13)"});
+  reg.add({.op_type = "Expand", .min_opset = 8, .max_opset = 23, .min_inputs = 2,
+           .max_inputs = 2, .infer = expand_infer, .cpu = expand_cpu,
+           .summary = "broadcast to a shape (numpy rules)"});
 }
 
 }  // namespace kiln::ops

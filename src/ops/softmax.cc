@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <vector>
 
 #include "ops/helpers.h"
@@ -119,22 +120,15 @@ Status softmax_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(softmax) {
-  for (auto [name, fn, summary] :
+  // Versions 1 and 11 coerce to 2-D, 13 normalises one axis.
+  for (auto [name, cpu, summary] :
        {std::tuple{"Softmax", &softmax_cpu<NormKind::kSoftmax>, "exp(x - max) / sum along an axis"},
         std::tuple{"LogSoftmax", &softmax_cpu<NormKind::kLogSoftmax>,
                    "x - max - log(sum(exp(x - max))) along an axis"},
         std::tuple{"Hardmax", &softmax_cpu<NormKind::kHardmax>,
-                   "one-hot of the first maximum along an axis"}}) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = 1;  // versions 1 and 11 coerce to 2-D, 13 normalises one axis
-    s.max_opset = 28;
-    s.min_inputs = s.max_inputs = 1;
-    s.infer = softmax_infer;
-    s.cpu = fn;
-    s.summary = summary;
-    reg.add(std::move(s));
-  }
+                   "one-hot of the first maximum along an axis"}})
+    reg.add({.op_type = name, .min_opset = 1, .max_opset = 28, .min_inputs = 1, .max_inputs = 1,
+             .infer = softmax_infer, .cpu = cpu, .summary = summary});
 }
 
 }  // namespace kiln::ops

@@ -298,28 +298,19 @@ Status reverse_sequence_cpu(KernelContext& ctx) {
 }  // namespace
 
 KILN_REGISTER_OPS(sort_scan) {
-  auto add = [&](const char* name, int min_opset, int max_opset, int min_in, int max_in,
-                 int max_out, InferFn infer, CpuKernelFn cpu, const char* summary) {
-    OpSchema s;
-    s.op_type = name;
-    s.min_opset = min_opset;
-    s.max_opset = max_opset;
-    s.min_inputs = min_in;
-    s.max_inputs = max_in;
-    s.max_outputs = max_out;
-    s.infer = infer;
-    s.cpu = cpu;
-    s.summary = summary;
-    reg.add(std::move(s));
-  };
   // max_opset: TopK-24, Unique-28 and ReverseSequence-28 only add bfloat16.
-  add("TopK", 1, 24, 1, 2, 2, topk_infer, topk_cpu,
-      "k largest/smallest along an axis, sorted, ties to lower index");
-  add("Unique", 11, 28, 1, 1, 4, unique_infer, unique_cpu,
-      "unique elements or slices with indices and counts");
-  add("CumSum", 11, 23, 2, 2, 1, cumsum_infer, cumsum_cpu, "cumulative sum (exclusive, reverse)");
-  add("ReverseSequence", 10, 28, 2, 2, 1, reverse_sequence_infer, reverse_sequence_cpu,
-      "reverse the first len[b] steps of each batch entry");
+  reg.add({.op_type = "TopK", .min_opset = 1, .max_opset = 24, .min_inputs = 1, .max_inputs = 2,
+           .max_outputs = 2, .infer = topk_infer, .cpu = topk_cpu,
+           .summary = "k largest/smallest along an axis, sorted, ties to lower index"});
+  reg.add({.op_type = "Unique", .min_opset = 11, .max_opset = 28, .min_inputs = 1,
+           .max_inputs = 1, .max_outputs = 4, .infer = unique_infer, .cpu = unique_cpu,
+           .summary = "unique elements or slices with indices and counts"});
+  reg.add({.op_type = "CumSum", .min_opset = 11, .max_opset = 23, .min_inputs = 2,
+           .max_inputs = 2, .infer = cumsum_infer, .cpu = cumsum_cpu,
+           .summary = "cumulative sum (exclusive, reverse)"});
+  reg.add({.op_type = "ReverseSequence", .min_opset = 10, .max_opset = 28, .min_inputs = 2,
+           .max_inputs = 2, .infer = reverse_sequence_infer, .cpu = reverse_sequence_cpu,
+           .summary = "reverse the first len[b] steps of each batch entry"});
 }
 
 }  // namespace kiln::ops

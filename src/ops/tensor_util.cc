@@ -52,8 +52,8 @@ std::optional<SymInts> input_of(const ir::Node& n, size_t i, int depth) {
   return v ? value_of(v, depth + 1) : std::nullopt;
 }
 
-std::optional<std::vector<int64_t>> concrete_of(const ir::Node& n, size_t i, int depth) {
-  auto s = input_of(n, i, depth);
+// The values of `s` when every element is known.
+std::optional<std::vector<int64_t>> all_known(const std::optional<SymInts>& s) {
   if (!s) return std::nullopt;
   std::vector<int64_t> out;
   for (const auto& e : *s) {
@@ -61,6 +61,10 @@ std::optional<std::vector<int64_t>> concrete_of(const ir::Node& n, size_t i, int
     out.push_back(e.value);
   }
   return out;
+}
+
+std::optional<std::vector<int64_t>> concrete_of(const ir::Node& n, size_t i, int depth) {
+  return all_known(input_of(n, i, depth));
 }
 
 using PropFn = std::optional<SymInts> (*)(const ir::Node&, int depth);
@@ -282,14 +286,7 @@ std::optional<SymInts> sym_input(const InferContext& ctx, size_t i) {
 
 std::optional<std::vector<int64_t>> known_input_ints(const InferContext& ctx, size_t i) {
   if (const HostTensor* t = ctx.input_value(i)) return t->to_i64_vector();
-  auto s = sym_input(ctx, i);
-  if (!s) return std::nullopt;
-  std::vector<int64_t> out;
-  for (const auto& e : *s) {
-    if (!e.known) return std::nullopt;
-    out.push_back(e.value);
-  }
-  return out;
+  return all_known(sym_input(ctx, i));
 }
 
 std::optional<std::vector<int64_t>> input_or_attr_ints(const InferContext& ctx, size_t i,
@@ -465,6 +462,33 @@ Status require_index_type(const InferContext& ctx, size_t i, const char* what) {
   return ctx.error(ErrorCode::kTypeMismatch,
                    std::string(what) + " must be int32 or int64, got " + dtype_name(t),
                    "insert a Cast to int64");
+}
+
+Status require_int64(const InferContext& ctx, size_t i, const char* what) {
+  const DataType t = ctx.input_type(i);
+  if (t == DataType::kUndefined || t == DataType::kI64) return Status::ok();
+  return ctx.error(ErrorCode::kTypeMismatch, std::string(what) + " must be int64",
+                   "insert a Cast to int64");
+}
+
+Status check_element_indices(const InferContext& ctx, const Shape& data, const Shape& idx,
+                             const std::string& prefix, const char* verb) {
+  if (!data.rank_known || !idx.rank_known) return Status::ok();
+  if (data.rank() != idx.rank())
+    return ctx.error(ErrorCode::kShapeMismatch,
+                     prefix + "data " + data.to_string() + " and indices " + idx.to_string() +
+                         " have different ranks",
+                     "indices must have the rank of data");
+  KILN_ASSIGN_OR_RETURN(int64_t axis, checked_axis(ctx, ctx.node().attr_i("axis", 0), data.rank()));
+  for (size_t d = 0; d < data.rank(); ++d)
+    if (static_cast<int64_t>(d) != axis && data.dims[d].is_known() && idx.dims[d].is_known() &&
+        idx.dims[d].value > data.dims[d].value)
+      return ctx.error(ErrorCode::kShapeMismatch,
+                       prefix + "indices " + idx.to_string() + " exceed data " + data.to_string() +
+                           " on axis " + std::to_string(d),
+                       std::string("off the ") + verb +
+                           " axis, indices dims must not exceed the data's");
+  return Status::ok();
 }
 
 }  // namespace kiln::ops

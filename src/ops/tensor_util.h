@@ -138,4 +138,15 @@ inline int64_t index_at(const HostTensor& t, int64_t i) {
 /// when the type is not known yet.
 Status require_index_type(const InferContext& ctx, size_t i, const char* what);
 
+/// kTypeMismatch unless input `i` is int64 (GatherND, ScatterND indices); passes while the
+/// type is unknown.
+Status require_int64(const InferContext& ctx, size_t i, const char* what);
+
+/// The index-shape rule of GatherElements and ScatterElements (ONNX Operators.md): indices
+/// have data's rank and, off attribute `axis`, no dim larger than data's. Checks what is
+/// known (kShapeMismatch, kBadAxis); `prefix` starts the messages ("GatherElements "), and
+/// `verb` names the axis in the hint ("gather", "scatter").
+Status check_element_indices(const InferContext& ctx, const Shape& data, const Shape& idx,
+                             const std::string& prefix, const char* verb);
+
 }  // namespace kiln::ops

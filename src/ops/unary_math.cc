@@ -101,7 +101,7 @@ const ElementwiseEntry kEntries[] = {
 }  // namespace
 
 KILN_REGISTER_OPS(unary_math) {
-  register_elementwise(reg, std::begin(kEntries), std::end(kEntries));
+  register_elementwise(reg, kEntries);
 }
 
 }  // namespace kiln::ops

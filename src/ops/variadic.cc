@@ -2,6 +2,7 @@
 // numpy multidirectional broadcasting of all inputs. The running result is kept in the
 // compute type (f32 for narrow floats), so Mean/Sum of f16 inputs round only once.
 #include <cmath>
+#include <tuple>
 
 #include "ops/elementwise.h"
 
@@ -82,39 +83,22 @@ Status variadic_cpu(KernelContext& ctx) {
   });
 }
 
-struct Entry {
-  const char* name;
-  InferFn infer;
-  CpuKernelFn cpu;
-  const char* summary;
-};
-
-// Max/Min accept integers from opset 12; Sum/Mean only floats.
-const Entry kEntries[] = {
-    {"Max", variadic_infer<kTsNumeric>, variadic_cpu<kTsNumeric, Max, false>,
-     "elementwise maximum of N inputs with broadcasting (NaN propagates)"},
-    {"Min", variadic_infer<kTsNumeric>, variadic_cpu<kTsNumeric, Min, false>,
-     "elementwise minimum of N inputs with broadcasting (NaN propagates)"},
-    {"Sum", variadic_infer<kTsFloat>, variadic_cpu<kTsFloat, Sum, false>,
-     "elementwise sum of N inputs with broadcasting"},
-    {"Mean", variadic_infer<kTsFloat>, variadic_cpu<kTsFloat, Sum, true>,
-     "elementwise mean of N inputs with broadcasting"},
-};
-
 }  // namespace
 
 KILN_REGISTER_OPS(variadic) {
-  for (const Entry& e : kEntries) {
-    OpSchema s;
-    s.op_type = e.name;
-    s.min_opset = 1;  // Max-6 etc. (no broadcasting) are in effect at opset 7
-    s.min_inputs = 1;
-    s.max_inputs = -1;
-    s.infer = e.infer;
-    s.cpu = e.cpu;
-    s.summary = e.summary;
-    reg.add(std::move(s));
-  }
+  // Max-6 etc. (no broadcasting) are in effect at opset 7. Max/Min accept integers from
+  // opset 12; Sum/Mean only floats.
+  for (auto [name, infer, cpu, summary] :
+       {std::tuple{"Max", &variadic_infer<kTsNumeric>, &variadic_cpu<kTsNumeric, Max, false>,
+                   "elementwise maximum of N inputs with broadcasting (NaN propagates)"},
+        std::tuple{"Min", &variadic_infer<kTsNumeric>, &variadic_cpu<kTsNumeric, Min, false>,
+                   "elementwise minimum of N inputs with broadcasting (NaN propagates)"},
+        std::tuple{"Sum", &variadic_infer<kTsFloat>, &variadic_cpu<kTsFloat, Sum, false>,
+                   "elementwise sum of N inputs with broadcasting"},
+        std::tuple{"Mean", &variadic_infer<kTsFloat>, &variadic_cpu<kTsFloat, Sum, true>,
+                   "elementwise mean of N inputs with broadcasting"}})
+    reg.add({.op_type = name, .min_opset = 1, .min_inputs = 1, .max_inputs = -1, .infer = infer,
+             .cpu = cpu, .summary = summary});
 }
 
 }  // namespace kiln::ops

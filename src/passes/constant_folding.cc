@@ -23,6 +23,7 @@
 
 #include "ops/registry.h"
 #include "passes/pass.h"
+#include "passes/pass_util.h"
 #include "runtime/executor.h"
 
 namespace kiln::passes {
@@ -119,12 +120,10 @@ class ConstantFolding : public Pass {
   int level() const override { return 1; }
 
   Status apply(ir::Graph& g, bool& changed) override {
-    std::vector<ir::Node*> nodes;
-    for (const auto& n : g.nodes()) nodes.push_back(n.get());
     bool any = false;
     // Topological order: a node folded here makes its readers' inputs constant, so whole
     // constant chains fold in one sweep.
-    for (ir::Node* n : nodes) {
+    for (ir::Node* n : node_snapshot(g)) {
       if (!foldable(*n)) continue;
       std::optional<Folded> folded = fold_shape_query(*n);
       if (!folded) folded = fold_by_kernel(*n);

@@ -70,16 +70,14 @@ bool fold_one(ir::Graph& g, const UseMap& uses, ir::Node* n) {
     if (conv_side == 1 && !rule->commutative) break;
     ir::Value* x = n->inputs[conv_side];
     ir::Value* k = n->inputs[1 - conv_side];
-    if (!x || !k || x == k || !k->is_constant() || !x->producer) continue;
-    if (!has_single_reader(g, uses, x)) continue;
-    auto cw = match_conv_with_constant_weights(x->producer);
+    if (!x || !k || x == k || !k->is_constant()) continue;
+    auto cw = conv_feeding_only(g, uses, x);
     if (!cw || k->dtype != cw->w->dtype() || n->outputs[0]->dtype != cw->w->dtype()) continue;
     auto kv = per_channel_values(*k->constant, cw->w->rank(), cw->out_channels);
     if (!kv) continue;
     std::vector<double> scale, shift;
     if (!rule->affine(*kv, scale, shift)) continue;
-    rewrite_conv_affine(g, *cw, scale, shift);
-    absorb_consumer(g, cw->conv, 0, n, n->outputs[0]);
+    fold_affine_consumer(g, *cw, n, scale, shift);
     return true;
   }
   return false;
@@ -91,13 +89,7 @@ class FoldAddMulIntoConv : public Pass {
   int level() const override { return 1; }
 
   Status apply(ir::Graph& g, bool& changed) override {
-    UseMap uses = g.build_uses();
-    std::vector<ir::Node*> nodes;
-    for (const auto& n : g.nodes()) nodes.push_back(n.get());
-    bool any = false;
-    for (ir::Node* n : nodes) any |= fold_one(g, uses, n);
-    if (any) g.remove_unused_values();
-    changed |= any;
+    changed |= rewrite_each_node(g, fold_one);
     return Status::ok();
   }
 };

@@ -48,9 +48,7 @@ std::vector<double> channel_param(const ir::Node& bn, size_t i, int64_t channels
 bool fold_one(ir::Graph& g, const UseMap& uses, ir::Node* bn) {
   if (!bn->domain.empty() || bn->op_type != "BatchNormalization") return false;
   if (!batchnorm_is_inference(*bn, uses, g)) return false;
-  ir::Value* x = bn->inputs[0];
-  if (!x || !x->producer || !has_single_reader(g, uses, x)) return false;
-  auto cw = match_conv_with_constant_weights(x->producer);
+  auto cw = conv_feeding_only(g, uses, bn->inputs[0]);
   if (!cw) return false;
   int64_t channels = cw->out_channels;
   std::vector<double> gamma = channel_param(*bn, 1, channels),
@@ -65,8 +63,7 @@ bool fold_one(ir::Graph& g, const UseMap& uses, ir::Node* bn) {
     scale[c] = gamma[c] / std::sqrt(denom);
     shift[c] = beta[c] - mean[c] * scale[c];
   }
-  rewrite_conv_affine(g, *cw, scale, shift);
-  absorb_consumer(g, cw->conv, 0, bn, bn->outputs[0]);
+  fold_affine_consumer(g, *cw, bn, scale, shift);
   return true;
 }
 
@@ -78,13 +75,7 @@ class FoldBatchNormIntoConv : public Pass {
   Status apply(ir::Graph& g, bool& changed) override {
     // Each rewrite touches one Conv/BatchNormalization pair and changes no reader counts
     // of other candidates, so one use map serves the whole sweep.
-    UseMap uses = g.build_uses();
-    std::vector<ir::Node*> nodes;
-    for (const auto& n : g.nodes()) nodes.push_back(n.get());
-    bool any = false;
-    for (ir::Node* n : nodes) any |= fold_one(g, uses, n);
-    if (any) g.remove_unused_values();
-    changed |= any;
+    changed |= rewrite_each_node(g, fold_one);
     return Status::ok();
   }
 };

@@ -138,6 +138,21 @@ const Rule* find_rule(const ir::Node& n) {
   return nullptr;
 }
 
+// Bypasses `n` when a rule proves its output 0 equals its input 0.
+bool eliminate_one(ir::Graph& g, const UseMap& uses, ir::Node* n) {
+  const Rule* rule = find_rule(*n);
+  if (!rule || !n->input(0) || !n->output(0) || !n->subgraphs().empty()) return false;
+  ir::Value* in = n->inputs[0];
+  ir::Value* out = n->outputs[0];
+  if (in->dtype == DataType::kUndefined || in->dtype != out->dtype) return false;
+  if (in->shape.is_static() && out->shape.is_static() &&
+      in->shape.concrete() != out->shape.concrete())
+    return false;
+  for (size_t i = 1; i < n->outputs.size(); ++i)
+    if (!is_unused(g, uses, n->outputs[i])) return false;
+  return rule->legal(*n) && bypass_node(g, n, in, out);
+}
+
 class IdentityElimination : public Pass {
  public:
   const char* name() const override { return "identity_elimination"; }
@@ -146,30 +161,9 @@ class IdentityElimination : public Pass {
   Status apply(ir::Graph& g, bool& changed) override {
     // Uses only decide whether extra outputs (Dropout's mask) are read; bypassing other
     // nodes never makes such an unread output read, so one snapshot suffices.
-    UseMap uses = g.build_uses();
-    std::vector<ir::Node*> nodes;
-    for (const auto& n : g.nodes()) nodes.push_back(n.get());
-    bool any = false;
-    for (ir::Node* n : nodes) {
-      const Rule* rule = find_rule(*n);
-      if (!rule || !n->input(0) || !n->output(0) || !n->subgraphs().empty()) continue;
-      ir::Value* in = n->inputs[0];
-      ir::Value* out = n->outputs[0];
-      if (in->dtype == DataType::kUndefined || in->dtype != out->dtype) continue;
-      if (in->shape.is_static() && out->shape.is_static() &&
-          in->shape.concrete() != out->shape.concrete())
-        continue;
-      bool extra_outputs_unused = true;
-      for (size_t i = 1; i < n->outputs.size(); ++i)
-        extra_outputs_unused &= is_unused(g, uses, n->outputs[i]);
-      if (!extra_outputs_unused || !rule->legal(*n)) continue;
-      any |= bypass_node(g, n, in, out);
-    }
-    if (any) {
-      g.remove_unused_values();
-      KILN_RETURN_IF_ERROR(g.topo_sort());
-    }
-    changed |= any;
+    if (!rewrite_each_node(g, eliminate_one)) return Status::ok();
+    KILN_RETURN_IF_ERROR(g.topo_sort());
+    changed = true;
     return Status::ok();
   }
 };

@@ -58,6 +58,21 @@ void absorb_consumer(ir::Graph& g, ir::Node* producer, int out_index, ir::Node* 
   }
 }
 
+std::vector<ir::Node*> node_snapshot(const ir::Graph& g) {
+  std::vector<ir::Node*> nodes;
+  nodes.reserve(g.nodes().size());
+  for (const auto& n : g.nodes()) nodes.push_back(n.get());
+  return nodes;
+}
+
+bool rewrite_each_node(ir::Graph& g, NodeRewrite rewrite) {
+  UseMap uses = g.build_uses();
+  bool any = false;
+  for (ir::Node* n : node_snapshot(g)) any |= rewrite(g, uses, n);
+  if (any) g.remove_unused_values();
+  return any;
+}
+
 std::optional<ConvWeights> match_conv_with_constant_weights(ir::Node* n) {
   if (!n->domain.empty() || (n->op_type != "Conv" && n->op_type != "ConvTranspose"))
     return std::nullopt;
@@ -86,6 +101,12 @@ std::optional<ConvWeights> match_conv_with_constant_weights(ir::Node* n) {
   if (cw.b && (cw.b->numel() != cw.out_channels || cw.b->dtype() != wt.dtype()))
     return std::nullopt;
   return cw;
+}
+
+std::optional<ConvWeights> conv_feeding_only(const ir::Graph& g, const UseMap& uses,
+                                             const ir::Value* x) {
+  if (!x || !x->producer || !has_single_reader(g, uses, x)) return std::nullopt;
+  return match_conv_with_constant_weights(x->producer);
 }
 
 int64_t weight_out_channel(const ConvWeights& cw, int64_t i) {
@@ -131,6 +152,12 @@ void rewrite_conv_affine(ir::Graph& g, const ConvWeights& cw, const std::vector<
   std::string base = conv->input(2) ? conv->inputs[2]->name : conv->name + "_bias";
   if (conv->inputs.size() < 3) conv->inputs.resize(3, nullptr);
   conv->inputs[2] = g.add_constant(folded_name(g, base), std::move(b));
+}
+
+void fold_affine_consumer(ir::Graph& g, const ConvWeights& cw, ir::Node* consumer,
+                          const std::vector<double>& scale, const std::vector<double>& shift) {
+  rewrite_conv_affine(g, cw, scale, shift);
+  absorb_consumer(g, cw.conv, 0, consumer, consumer->outputs[0]);
 }
 
 std::optional<std::vector<double>> per_channel_values(const HostTensor& t, size_t rank,

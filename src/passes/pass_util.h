@@ -43,6 +43,18 @@ bool bypass_node(ir::Graph& g, ir::Node* n, ir::Value* in, ir::Value* out);
 void absorb_consumer(ir::Graph& g, ir::Node* producer, int out_index, ir::Node* consumer,
                      ir::Value* result);
 
+/// g's nodes in their current (topological) order: a sweep walks this snapshot so that it
+/// may remove nodes as it goes.
+std::vector<ir::Node*> node_snapshot(const ir::Graph& g);
+
+/// A local rewrite of one node: true when it changed the graph.
+using NodeRewrite = bool (*)(ir::Graph& g, const UseMap& uses, ir::Node* n);
+
+/// One sweep of `rewrite` over a node snapshot, with one use map built up front (the
+/// rewrite must not rely on reader counts that its own earlier rewrites change), then
+/// Graph::remove_unused_values when anything changed. Returns whether anything changed.
+bool rewrite_each_node(ir::Graph& g, NodeRewrite rewrite);
+
 /// A Conv or ConvTranspose of the default domain whose weight is a constant with a known
 /// output-channel count, and whose bias is omitted or constant.
 struct ConvWeights {
@@ -54,6 +66,11 @@ struct ConvWeights {
 /// Matches `n` as above; nullopt when it is not such a node.
 std::optional<ConvWeights> match_conv_with_constant_weights(ir::Node* n);
 
+/// The Conv producing `x`, matched as above, when `x` is read by one node input only and
+/// its name is not pinned, so that this reader may absorb the Conv; nullopt otherwise.
+std::optional<ConvWeights> conv_feeding_only(const ir::Graph& g, const UseMap& uses,
+                                             const ir::Value* x);
+
 /// Output channel of flat element `i` of the weight: [M, C/g, k...] for Conv,
 /// [C, M/g, k...] for ConvTranspose (ONNX Operators.md, Conv / ConvTranspose).
 int64_t weight_out_channel(const ConvWeights& cw, int64_t i);
@@ -64,6 +81,12 @@ int64_t weight_out_channel(const ConvWeights& cw, int64_t i);
 /// them; the old constants stay for other readers (remove_unused_values drops them).
 void rewrite_conv_affine(ir::Graph& g, const ConvWeights& cw, const std::vector<double>& scale,
                          const std::vector<double>& shift);
+
+/// Moves the per-output-channel affine map (scale, shift) of `consumer`, the only reader of
+/// cw.conv's output, into the convolution (rewrite_conv_affine) and lets the convolution
+/// write consumer's output 0 instead (absorb_consumer).
+void fold_affine_consumer(ir::Graph& g, const ConvWeights& cw, ir::Node* consumer,
+                          const std::vector<double>& scale, const std::vector<double>& shift);
 
 /// The values of constant `t` as one double per channel when `t` broadcasts against an
 /// output of rank `rank` as a per-channel tensor of axis 1 ([C,1,1], [1,C,1,1], [1], a

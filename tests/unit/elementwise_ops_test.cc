@@ -6,53 +6,19 @@
 
 #include <cmath>
 #include <limits>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/half.h"
-#include "ir/graph.h"
 #include "ops/elementwise.h"
-#include "ops/registry.h"
-#include "runtime/executor.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using Attrs = std::map<std::string, ir::Attribute>;
-
-/// Builds a one-node graph (op at `opset`, inputs as graph inputs, nullptr = omitted),
-/// resolves its schema and runs it. Returns the outputs or the first error.
-Result<std::vector<HostTensor>> run_op(const std::string& op,
-                                       const std::vector<const HostTensor*>& inputs,
-                                       Attrs attrs = {}, int opset = 17, size_t num_outputs = 1) {
-  ir::Graph g;
-  std::vector<ir::Value*> ins;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) { ins.push_back(nullptr); continue; }
-    ir::Value* v = g.add_value("in" + std::to_string(i), inputs[i]->dtype(), inputs[i]->shape());
-    g.inputs.push_back(v);
-    ins.push_back(v);
-  }
-  std::vector<ir::Value*> outs;
-  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(g.add_value("out" + std::to_string(i)));
-  ir::Node* n = g.add_node(op, op, ins, outs, "", opset);
-  n->attrs = std::move(attrs);
-  KILN_RETURN_IF_ERROR(resolve_schemas(g));
-  KILN_RETURN_IF_ERROR(infer_graph(g));
-  return runtime::run_node(*n, inputs);
-}
-
-template <typename T>
-HostTensor make(DataType dt, std::vector<int64_t> dims, const std::vector<T>& v) {
-  return HostTensor::from_vector<T>(dt, std::move(dims), v);
-}
-
-template <typename T>
-std::vector<T> values(const HostTensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
+using namespace test;
+constexpr OpRunner run_op{kOpset};
 
 TEST(ElementwiseOps, RoundIsHalfToEven) {
   HostTensor x =
@@ -180,10 +146,8 @@ TEST(ElementwiseOps, BroadcastRowsMatchNaiveIndexing) {
       {{2, 1, 3, 1}, {4, 1, 5}}, {{3, 4, 5}, {5}}, {{3, 4, 5}, {3, 1, 1}}, {{1}, {2, 3}},
       {{2, 3, 4, 5}, {2, 1, 4, 1}}, {{1, 1}, {1}}, {{6, 1}, {1, 7}}, {{}, {3, 2}}};
   for (const auto& [da, db] : cases) {
-    HostTensor a(DataType::kF32, da), b(DataType::kF32, db);
-    std::uniform_real_distribution<float> u(-1, 1);
-    for (int64_t i = 0; i < a.numel(); ++i) a.data<float>()[i] = u(rng);
-    for (int64_t i = 0; i < b.numel(); ++i) b.data<float>()[i] = u(rng);
+    HostTensor a = random_tensor(DataType::kF32, da, rng);
+    HostTensor b = random_tensor(DataType::kF32, db, rng);
     auto r = run_op("Sub", {&a, &b});
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     const HostTensor& out = r.value()[0];

@@ -43,18 +43,12 @@ std::vector<uint8_t> npy_bytes(const std::string& dict, const std::vector<uint8_
   std::string header = dict;
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
-  std::vector<uint8_t> out = {0x93,
-                              'N',
-                              'U',
-                              'M',
-                              'P',
-                              'Y',
-                              1,
-                              0,
-                              static_cast<uint8_t>(header.size() & 0xff),
-                              static_cast<uint8_t>(header.size() >> 8)};
-  out.insert(out.end(), header.begin(), header.end());
-  out.insert(out.end(), data.begin(), data.end());
+  const std::string magic("\x93NUMPY\x01\x00", 8);
+  const std::string bytes = magic + static_cast<char>(header.size() & 0xff) +
+                            static_cast<char>(header.size() >> 8) + header;
+  std::vector<uint8_t> out(bytes.size() + data.size());
+  std::memcpy(out.data(), bytes.data(), bytes.size());
+  if (!data.empty()) std::memcpy(out.data() + bytes.size(), data.data(), data.size());
   return out;
 }
 
@@ -125,28 +119,20 @@ TEST_F(IoTest, RejectsWhatItCannotRead) {
     EXPECT_NE(r.status().to_string().find(needle), std::string::npos) << r.status().to_string();
   };
   const std::vector<uint8_t> four(16, 0);
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", four),
-               "Fortran");
-  expect_error(npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", four),
-               "complex");
-  expect_error(npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", four),
-               "not supported");
-  expect_error(
-      npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", four),
-      "structured");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", four),
-               "truncated");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", four),
-               "needs 8");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", four),
-               "non-negative");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False}", four), "needs 'descr'");
-  expect_error(npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2,", four),
-               "malformed");
-  expect_error(
-      npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }",
-                four),
-      "too large");
+  const std::pair<const char*, const char*> bad_headers[] = {
+      {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", "Fortran"},
+      {"{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", "complex"},
+      {"{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", "not supported"},
+      {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", "structured"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", "truncated"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", "needs 8"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", "non-negative"},
+      {"{'descr': '<f4', 'fortran_order': False}", "needs 'descr'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,", "malformed"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 8), }",
+       "too large"},
+  };
+  for (const auto& [dict, needle] : bad_headers) expect_error(npy_bytes(dict, four), needle);
   expect_error(npy_bytes(std::string(40, '(') + std::string(40, ')'), four), "nesting");
   expect_error({'n', 'o', 'p', 'e', 0, 0, 0, 0, 0, 0, 0, 0}, "magic");
   EXPECT_EQ(encode_npy(HostTensor(DataType::kBF16, {2})).status().code(),

@@ -6,52 +6,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cpu/gemm.h"
-#include "ir/graph.h"
-#include "ops/registry.h"
-#include "runtime/executor.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using Attrs = std::map<std::string, ir::Attribute>;
-
-/// One-node graph (inputs as graph inputs; nullptr = omitted), schema resolved, shapes
-/// inferred, run with run_node.
-Result<std::vector<HostTensor>> run_op(const std::string& op,
-                                       const std::vector<const HostTensor*>& inputs,
-                                       Attrs attrs = {}, int opset = 17, size_t num_outputs = 1) {
-  ir::Graph g;
-  std::vector<ir::Value*> ins;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    ir::Value* v = g.add_value("in" + std::to_string(i), inputs[i]->dtype(), inputs[i]->shape());
-    g.inputs.push_back(v);
-    ins.push_back(v);
-  }
-  std::vector<ir::Value*> outs;
-  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(g.add_value("out" + std::to_string(i)));
-  ir::Node* n = g.add_node(op, op, ins, outs, "", opset);
-  n->attrs = std::move(attrs);
-  KILN_RETURN_IF_ERROR(resolve_schemas(g));
-  KILN_RETURN_IF_ERROR(infer_graph(g));
-  return runtime::run_node(*n, inputs);
-}
-
-HostTensor random_tensor(DataType dt, std::vector<int64_t> dims, std::mt19937& rng) {
-  HostTensor t(dt, std::move(dims));
-  std::uniform_real_distribution<double> d(-1.0, 1.0);
-  for (int64_t i = 0; i < t.numel(); ++i) t.set_f64(i, d(rng));
-  return t;
-}
+using namespace test;
+constexpr OpRunner run_op{kOpset};
 
 ir::Attribute ints(std::vector<int64_t> v) { return ir::Attribute::from_ints(std::move(v)); }
 

@@ -1,11 +1,11 @@
 // constant_folding: all-constant nodes and Shape/Size of static shapes become constants
 // (values checked), names survive, huge results are not materialised.
-#include "pass_test_util.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using namespace pass_test;
+using namespace test;
 using ir::Attribute;
 
 TEST(ConstantFolding, FoldsAllConstantChains) {

@@ -1,11 +1,11 @@
 // dead_node_elimination: unreachable nodes, their values and unused initializers go;
 // everything reaching an output (also through subgraph captures) stays.
-#include "pass_test_util.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using namespace pass_test;
+using namespace test;
 
 TEST(DeadNodeElimination, RemovesNodesThatReachNoOutput) {
   ir::Graph g;

@@ -1,12 +1,12 @@
 // fold_add_mul_into_conv: per-channel Add/Sub/Mul/Div constants after a Conv move into its
 // weight and bias with the same results; non-per-channel constants and wrong operand
 // orders stay.
-#include "pass_test_util.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using namespace pass_test;
+using namespace test;
 using ir::Attribute;
 
 // x[2, 3, 5, 5] → Conv(W[4,3,3,3], [b]) → "c".

@@ -1,12 +1,12 @@
 // fold_batchnorm_into_conv: Conv/ConvTranspose + inference BatchNormalization become one
 // Conv with the same results (f32, f64, f16; groups; no bias), and every illegal variant
 // is left alone.
-#include "pass_test_util.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using namespace pass_test;
+using namespace test;
 using ir::Attribute;
 
 struct ConvBn {
@@ -48,42 +48,34 @@ void expect_folded(const ir::Graph& g, const std::string& conv_op) {
   EXPECT_EQ(g.find_value("W"), nullptr);  // the unscaled weight is no longer stored
 }
 
-TEST(FoldBatchNormIntoConv, Float32WithBias) {
+// Builds conv_op + BatchNormalization, folds it with the pass alone and checks the outputs
+// (within `tol`, relative and absolute) and the folded graph.
+void fold_and_check(DataType dt, int64_t cin, int64_t cout, int64_t group, bool bias,
+                    uint32_t seed, double tol, const std::string& conv_op = "Conv") {
   ir::Graph g;
-  std::mt19937 rng(11);
-  build_conv_bn(g, DataType::kF32, 3, 4, 1, true, rng);
+  std::mt19937 rng(seed);
+  build_conv_bn(g, dt, cin, cout, group, bias, rng, conv_op);
   KILN_ASSERT_OK(prepare(g));
-  run_pass_and_compare(g, "fold_batchnorm_into_conv", 1e-5, 1e-5);
-  expect_folded(g, "Conv");
+  run_pass_and_compare(g, "fold_batchnorm_into_conv", tol, tol);
+  expect_folded(g, conv_op);
+}
+
+TEST(FoldBatchNormIntoConv, Float32WithBias) {
+  fold_and_check(DataType::kF32, 3, 4, 1, true, 11, 1e-5);
 }
 
 TEST(FoldBatchNormIntoConv, GroupedFloat64WithoutBias) {
-  ir::Graph g;
-  std::mt19937 rng(12);
-  build_conv_bn(g, DataType::kF64, 4, 6, 2, false, rng);
-  KILN_ASSERT_OK(prepare(g));
-  run_pass_and_compare(g, "fold_batchnorm_into_conv", 1e-12, 1e-12);
-  expect_folded(g, "Conv");
+  fold_and_check(DataType::kF64, 4, 6, 2, false, 12, 1e-12);
 }
 
 TEST(FoldBatchNormIntoConv, DepthwiseFloat16) {
-  ir::Graph g;
-  std::mt19937 rng(13);
-  build_conv_bn(g, DataType::kF16, 4, 4, 4, true, rng);
-  KILN_ASSERT_OK(prepare(g));
   // f16 rounds the unfused intermediate and the folded weights differently.
-  run_pass_and_compare(g, "fold_batchnorm_into_conv", 1e-2, 1e-2);
-  expect_folded(g, "Conv");
+  fold_and_check(DataType::kF16, 4, 4, 4, true, 13, 1e-2);
 }
 
 TEST(FoldBatchNormIntoConv, GroupedConvTranspose) {
   // Output channels of ConvTranspose live in W's second axis, per group.
-  ir::Graph g;
-  std::mt19937 rng(14);
-  build_conv_bn(g, DataType::kF32, 4, 6, 2, true, rng, "ConvTranspose");
-  KILN_ASSERT_OK(prepare(g));
-  run_pass_and_compare(g, "fold_batchnorm_into_conv", 1e-5, 1e-5);
-  expect_folded(g, "ConvTranspose");
+  fold_and_check(DataType::kF32, 4, 6, 2, true, 14, 1e-5, "ConvTranspose");
 }
 
 TEST(FoldBatchNormIntoConv, ChainedBatchNormsFoldBoth) {

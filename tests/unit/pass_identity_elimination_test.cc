@@ -1,11 +1,11 @@
 // identity_elimination: each no-op pattern disappears, look-alikes that move data stay,
 // graph-output names survive.
-#include "pass_test_util.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using namespace pass_test;
+using namespace test;
 using ir::Attribute;
 
 TEST(IdentityElimination, RemovesIdentityCastAndSameShapeReshapes) {

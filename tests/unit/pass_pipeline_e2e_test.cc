@@ -11,16 +11,14 @@
 #include "kiln/kiln.h"
 #include "onnx.pb.h"
 #include "onnx/importer.h"
-#include "pass_test_util.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-std::vector<std::string> plan_ops(const Engine& e) {
-  std::vector<std::string> ops;
-  for (const auto& n : e.graph().nodes()) ops.push_back(n->op_type);
-  return ops;
-}
+using test::expect_close;
+
+std::vector<std::string> plan_ops(const Engine& e) { return test::op_types(e.graph()); }
 
 Result<std::unique_ptr<Engine>> build(NetworkDefinition& net, const BuilderConfig& cfg) {
   Logger log(LogLevel::kOff);
@@ -36,13 +34,6 @@ Result<HostTensor> run_engine(Engine& e, const std::string& in_name, const HostT
   KILN_RETURN_IF_ERROR(ctx->execute());
   KILN_ASSIGN_OR_RETURN(TensorView out, ctx->output(out_name));
   return HostTensor::wrap(out.dtype, out.dims, out.data, nullptr).clone();
-}
-
-void expect_close(const HostTensor& a, const HostTensor& b, double rtol, double atol) {
-  ASSERT_EQ(a.dims(), b.dims());
-  for (int64_t i = 0; i < a.numel(); ++i)
-    ASSERT_NEAR(a.get_f64(i), b.get_f64(i), atol + rtol * std::fabs(b.get_f64(i)))
-        << "element " << i;
 }
 
 // ---- a Conv/BN/Identity/Dropout/Add/Relu/view model built as ONNX -----------------------

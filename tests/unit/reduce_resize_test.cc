@@ -6,59 +6,18 @@
 
 #include <cmath>
 #include <limits>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "ir/graph.h"
-#include "ops/registry.h"
-#include "runtime/executor.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using Attrs = std::map<std::string, ir::Attribute>;
-
-/// Builds a one-node graph at `opset` (inputs as graph inputs, nullptr = omitted),
-/// resolves and infers it, then runs the node.
-Result<std::vector<HostTensor>> run_op(const std::string& op,
-                                       const std::vector<const HostTensor*>& inputs,
-                                       Attrs attrs = {}, int opset = 19, size_t num_outputs = 1) {
-  ir::Graph g;
-  std::vector<ir::Value*> ins;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    ir::Value* v = g.add_value("in" + std::to_string(i), inputs[i]->dtype(), inputs[i]->shape());
-    g.inputs.push_back(v);
-    ins.push_back(v);
-  }
-  std::vector<ir::Value*> outs;
-  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(g.add_value("out" + std::to_string(i)));
-  ir::Node* n = g.add_node(op, op, ins, outs, "", opset);
-  n->attrs = std::move(attrs);
-  KILN_RETURN_IF_ERROR(resolve_schemas(g));
-  KILN_RETURN_IF_ERROR(infer_graph(g));
-  return runtime::run_node(*n, inputs);
-}
-
-HostTensor f32(std::vector<int64_t> dims, const std::vector<float>& v) {
-  return HostTensor::from_vector<float>(DataType::kF32, std::move(dims), v);
-}
-HostTensor i64(std::vector<int64_t> dims, const std::vector<int64_t>& v) {
-  return HostTensor::from_vector<int64_t>(DataType::kI64, std::move(dims), v);
-}
-template <typename T>
-std::vector<T> values(const HostTensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
-void expect_near(const std::vector<float>& got, const std::vector<float>& want, float tol = 1e-5f) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
+using namespace test;
+// Resize-19 (the newest Resize) unless a case names another opset.
+constexpr OpRunner run_op{19};
 
 // ---- Resize ------------------------------------------------------------------------------
 

@@ -7,63 +7,20 @@
 
 #include <cstdint>
 #include <limits>
-#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
-#include "ir/graph.h"
-#include "ops/registry.h"
-#include "runtime/executor.h"
+#include "test_util.h"
 
 namespace kiln {
 namespace {
 
-using Attrs = std::map<std::string, ir::Attribute>;
+using namespace test;
+// Opset 18 (Pad with an axes input) unless a case names another opset.
+constexpr OpRunner run_op{18};
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
-
-HostTensor i64(std::vector<int64_t> dims, const std::vector<int64_t>& v) {
-  return HostTensor::from_vector<int64_t>(DataType::kI64, std::move(dims), v);
-}
-HostTensor i64(const std::vector<int64_t>& v) { return i64({static_cast<int64_t>(v.size())}, v); }
-HostTensor f32(std::vector<int64_t> dims, const std::vector<float>& v) {
-  return HostTensor::from_vector<float>(DataType::kF32, std::move(dims), v);
-}
-HostTensor iota_f32(std::vector<int64_t> dims) {
-  HostTensor t(DataType::kF32, std::move(dims));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = static_cast<float>(i);
-  return t;
-}
-template <typename T>
-std::vector<T> values(const HostTensor& t) {
-  return std::vector<T>(t.data<T>(), t.data<T>() + t.numel());
-}
-
-/// Builds a one-node graph (inputs as graph inputs; nullptr = omitted), resolves and infers
-/// it, and runs the node. Returns the outputs or the first error.
-Result<std::vector<HostTensor>> run_op(const std::string& op,
-                                       const std::vector<const HostTensor*>& inputs,
-                                       Attrs attrs = {}, int opset = 18, size_t num_outputs = 1) {
-  ir::Graph g;
-  std::vector<ir::Value*> ins;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    ir::Value* v = g.add_value("in" + std::to_string(i), inputs[i]->dtype(), inputs[i]->shape());
-    g.inputs.push_back(v);
-    ins.push_back(v);
-  }
-  std::vector<ir::Value*> outs;
-  for (size_t i = 0; i < num_outputs; ++i) outs.push_back(g.add_value("out" + std::to_string(i)));
-  ir::Node* n = g.add_node(op, "node_" + op, ins, outs, "", opset);
-  n->attrs = std::move(attrs);
-  KILN_RETURN_IF_ERROR(resolve_schemas(g));
-  KILN_RETURN_IF_ERROR(infer_graph(g));
-  return runtime::run_node(*n, inputs);
-}
 
 ir::Value* sym_input(ir::Graph& g, const std::string& name, std::vector<Dim> dims) {
   ir::Value* v = g.add_value(name, DataType::kF32, Shape(std::move(dims)));
@@ -79,21 +36,15 @@ ir::Value* sym_input(ir::Graph& g, const std::string& name, std::vector<Dim> dim
 TEST(TensorOpsInfer, ShapeGatherConcatReshapeKeepsSymbolicBatch) {
   ir::Graph g;
   ir::Value* x = sym_input(g, "x", {Dim::sym("batch"), Dim(3), Dim(4)});
-  ir::Value* shape = g.add_value("shape");
-  ir::Value* b = g.add_value("b");
-  ir::Value* b1 = g.add_value("b1");
-  ir::Value* target = g.add_value("target");
-  ir::Value* y = g.add_value("y");
-  g.add_node("Shape", "shape", {x}, {shape}, "", 17);
-  g.add_node("Gather", "gather", {shape, g.add_constant("zero", i64({}, {0}))}, {b}, "", 17);
-  g.add_node("Unsqueeze", "unsq", {b, g.add_constant("axes", i64({0}))}, {b1}, "", 17);
-  g.add_node("Concat", "concat", {b1, g.add_constant("minus1", i64({-1}))}, {target}, "", 17)
-      ->attrs["axis"] = ir::Attribute::from_int(0);
-  g.add_node("Reshape", "reshape", {x, target}, {y}, "", 17);
+  ir::Value* shape = add_op(g, "Shape", {x}, "shape");
+  ir::Value* b = add_op(g, "Gather", {shape, g.add_constant("zero", i64({}, {0}))}, "b");
+  ir::Value* b1 = add_op(g, "Unsqueeze", {b, g.add_constant("axes", i64({0}))}, "b1");
+  ir::Value* target = add_op(g, "Concat", {b1, g.add_constant("minus1", i64({-1}))}, "target",
+                             {{"axis", ir::Attribute::from_int(0)}});
+  ir::Value* y = add_op(g, "Reshape", {x, target}, "y");
   g.outputs.push_back(y);
-  ASSERT_TRUE(resolve_schemas(g).is_ok());
-  Status st = infer_graph(g);
-  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  KILN_ASSERT_OK(resolve_schemas(g));
+  KILN_ASSERT_OK(infer_graph(g));
   EXPECT_EQ(shape->shape.to_string(), "3");
   EXPECT_EQ(b->shape.to_string(), "scalar");
   EXPECT_EQ(b1->shape.to_string(), "1");
@@ -107,29 +58,18 @@ TEST(TensorOpsInfer, ShapeGatherConcatReshapeKeepsSymbolicBatch) {
 TEST(TensorOpsInfer, ShapeArithmeticAndFlatten) {
   ir::Graph g;
   ir::Value* x = sym_input(g, "x", {Dim::sym("batch"), Dim::sym("seq"), Dim(2), Dim(3)});
-  ir::Value* shape = g.add_value("shape");
-  ir::Value* head = g.add_value("head");
-  ir::Value* h2 = g.add_value("h2");
-  ir::Value* h3 = g.add_value("h3");
-  ir::Value* prod = g.add_value("prod");
-  ir::Value* target = g.add_value("target");
-  ir::Value* y = g.add_value("y");
-  ir::Value* flat = g.add_value("flat");
-  g.add_node("Shape", "shape", {x}, {shape}, "", 17);
-  ir::Node* sl = g.add_node("Slice", "slice",
-                            {shape, g.add_constant("s0", i64({0})), g.add_constant("e2", i64({2}))},
-                            {head}, "", 17);
-  (void)sl;
-  g.add_node("Gather", "g2", {shape, g.add_constant("two", i64({1}, {2}))}, {h2}, "", 17);
-  g.add_node("Gather", "g3", {shape, g.add_constant("three", i64({1}, {3}))}, {h3}, "", 17);
-  g.add_node("Mul", "mul", {h2, h3}, {prod}, "", 17);
-  g.add_node("Concat", "concat", {head, prod}, {target}, "", 17)->attrs["axis"] =
-      ir::Attribute::from_int(0);
-  g.add_node("Reshape", "reshape", {x, target}, {y}, "", 17);
-  g.add_node("Flatten", "flatten", {y}, {flat}, "", 17)->attrs["axis"] = ir::Attribute::from_int(1);
-  ASSERT_TRUE(resolve_schemas(g).is_ok());
-  Status st = infer_graph(g);
-  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  ir::Value* shape = add_op(g, "Shape", {x}, "shape");
+  ir::Value* head = add_op(
+      g, "Slice", {shape, g.add_constant("s0", i64({0})), g.add_constant("e2", i64({2}))}, "head");
+  ir::Value* h2 = add_op(g, "Gather", {shape, g.add_constant("two", i64({1}, {2}))}, "h2");
+  ir::Value* h3 = add_op(g, "Gather", {shape, g.add_constant("three", i64({1}, {3}))}, "h3");
+  ir::Value* prod = add_op(g, "Mul", {h2, h3}, "prod");
+  ir::Value* target =
+      add_op(g, "Concat", {head, prod}, "target", {{"axis", ir::Attribute::from_int(0)}});
+  ir::Value* y = add_op(g, "Reshape", {x, target}, "y");
+  ir::Value* flat = add_op(g, "Flatten", {y}, "flat", {{"axis", ir::Attribute::from_int(1)}});
+  KILN_ASSERT_OK(resolve_schemas(g));
+  KILN_ASSERT_OK(infer_graph(g));
   EXPECT_EQ(y->shape.to_string(), "batchxseqx6");
   // seq*6 has no name: unknown, but the rank and batch survive.
   EXPECT_EQ(flat->shape.to_string(), "batchx?");
@@ -139,26 +79,18 @@ TEST(TensorOpsInfer, SymbolicDimsThroughLayoutOps) {
   ir::Graph g;
   ir::Value* a = sym_input(g, "a", {Dim::sym("n"), Dim(3), Dim::sym("w")});
   ir::Value* c = sym_input(g, "c", {Dim::sym("n"), Dim(5), Dim::unknown()});
-  ir::Value* t = g.add_value("t");
-  ir::Value* cat = g.add_value("cat");
-  ir::Value* unsq = g.add_value("unsq");
-  ir::Value* sq = g.add_value("sq");
-  ir::Value* sl = g.add_value("sl");
-  ir::Value* shp = g.add_value("shp");
-  g.add_node("Transpose", "tr", {a}, {t}, "", 17)->attrs["perm"] =
-      ir::Attribute::from_ints({2, 0, 1});
-  g.add_node("Concat", "cat", {a, c}, {cat}, "", 17)->attrs["axis"] = ir::Attribute::from_int(1);
-  g.add_node("Unsqueeze", "unsq", {a, g.add_constant("ax", i64({0, -1}))}, {unsq}, "", 17);
-  g.add_node("Squeeze", "sq", {unsq, g.add_constant("ax2", i64({0}))}, {sq}, "", 17);
+  ir::Value* t = add_op(g, "Transpose", {a}, "t", {{"perm", ir::Attribute::from_ints({2, 0, 1})}});
+  ir::Value* cat = add_op(g, "Concat", {a, c}, "cat", {{"axis", ir::Attribute::from_int(1)}});
+  ir::Value* unsq = add_op(g, "Unsqueeze", {a, g.add_constant("ax", i64({0, -1}))}, "unsq");
+  ir::Value* sq = add_op(g, "Squeeze", {unsq, g.add_constant("ax2", i64({0}))}, "sq");
   // Slicing [0, INT64_MAX) keeps a symbolic dim; Shape of it is 1-D of known length.
-  g.add_node("Slice", "sl",
-             {a, g.add_constant("st", i64({0})), g.add_constant("en", i64({kMax})),
-              g.add_constant("axs", i64({2}))},
-             {sl}, "", 17);
-  g.add_node("Shape", "shp", {sl}, {shp}, "", 17);
-  ASSERT_TRUE(resolve_schemas(g).is_ok());
-  Status st = infer_graph(g);
-  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  ir::Value* sl = add_op(g, "Slice",
+                         {a, g.add_constant("st", i64({0})), g.add_constant("en", i64({kMax})),
+                          g.add_constant("axs", i64({2}))},
+                         "sl");
+  ir::Value* shp = add_op(g, "Shape", {sl}, "shp");
+  KILN_ASSERT_OK(resolve_schemas(g));
+  KILN_ASSERT_OK(infer_graph(g));
   EXPECT_EQ(t->shape.to_string(), "wxnx3");
   EXPECT_EQ(cat->shape.to_string(), "nx8xw");
   EXPECT_EQ(unsq->shape.to_string(), "1xnx3xwx1");
@@ -172,14 +104,11 @@ TEST(TensorOpsInfer, ExpandAndConstantOfShapeFromShape) {
   ir::Graph g;
   ir::Value* x = sym_input(g, "x", {Dim::sym("batch"), Dim(1), Dim(4)});
   ir::Value* small = sym_input(g, "s", {Dim(1), Dim(4)});
-  ir::Value* shape = g.add_value("shape");
-  ir::Value* zeros = g.add_value("zeros");
-  ir::Value* ex = g.add_value("ex");
-  g.add_node("Shape", "shape", {x}, {shape}, "", 17);
-  g.add_node("ConstantOfShape", "cos", {shape}, {zeros}, "", 17);
-  g.add_node("Expand", "ex", {small, shape}, {ex}, "", 17);
-  ASSERT_TRUE(resolve_schemas(g).is_ok());
-  ASSERT_TRUE(infer_graph(g).is_ok());
+  ir::Value* shape = add_op(g, "Shape", {x}, "shape");
+  ir::Value* zeros = add_op(g, "ConstantOfShape", {shape}, "zeros");
+  ir::Value* ex = add_op(g, "Expand", {small, shape}, "ex");
+  KILN_ASSERT_OK(resolve_schemas(g));
+  KILN_ASSERT_OK(infer_graph(g));
   EXPECT_EQ(zeros->shape.to_string(), "batchx1x4");
   EXPECT_EQ(zeros->dtype, DataType::kF32);
   EXPECT_EQ(ex->shape.to_string(), "batchx1x4");
@@ -192,7 +121,7 @@ TEST(TensorOpsInfer, KnownBadShapesFailAtBuildTimeWithLocation) {
   ir::Value* out = g.add_value("out");
   g.add_node("Concat", "bad_concat", {a, b}, {out}, "", 17)->attrs["axis"] =
       ir::Attribute::from_int(0);
-  ASSERT_TRUE(resolve_schemas(g).is_ok());
+  KILN_ASSERT_OK(resolve_schemas(g));
   Status st = infer_graph(g);
   EXPECT_EQ(st.code(), ErrorCode::kShapeMismatch);
   EXPECT_NE(st.to_string().find("bad_concat"), std::string::npos) << st.to_string();
@@ -299,7 +228,8 @@ TEST(TensorOpsKernels, RandomSlicesMatchSpecEnumeration) {
   std::mt19937 rng(7);
   const std::vector<int64_t> picks = {-9, -4, -3, -1, 0, 1, 2, 3, 5, 9, kMax, kMin};
   for (int iter = 0; iter < 300; ++iter) {
-    std::vector<int64_t> dims = {rng() % 4, rng() % 5 + 1, rng() % 4 + 1};
+    auto pick = [&](uint32_t n) { return static_cast<int64_t>(rng() % n); };
+    std::vector<int64_t> dims = {pick(4), pick(5) + 1, pick(4) + 1};
     HostTensor x = iota_f32(dims);
     std::vector<int64_t> starts, ends, axes, steps;
     std::vector<std::vector<int64_t>> keep(3);

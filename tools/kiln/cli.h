@@ -81,6 +81,12 @@ Result<std::string> read_file(const std::string& path);
 /// half-written file under `path`. Errors: IoError.
 Status write_file(const std::string& path, const void* data, size_t size);
 
+/// Prints `text` to stdout, or writes it to `path` when one is given (write_file). Returns
+/// the exit code.
+int print_or_write(const std::string& text, const std::string& path);
+/// Adds `-o,--output FILE` ("write to this file instead of stdout") for print_or_write.
+void add_output_option(CLI::App* sub, std::string& path);
+
 /// "12.3 KiB (12,595 bytes)"-style sizes: `format_bytes` gives the short form.
 std::string format_bytes(uint64_t bytes);
 /// "12,595"

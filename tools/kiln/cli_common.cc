@@ -146,6 +146,19 @@ Result<std::string> read_file(const std::string& path) {
   return bytes;
 }
 
+int print_or_write(const std::string& text, const std::string& path) {
+  if (path.empty()) {
+    std::cout << text;
+    return kExitOk;
+  }
+  Status st = write_file(path, text.data(), text.size());
+  return st.is_ok() ? kExitOk : fail(st);
+}
+
+void add_output_option(CLI::App* sub, std::string& path) {
+  sub->add_option("-o,--output", path, "write to this file instead of stdout");
+}
+
 Status write_file(const std::string& path, const void* data, size_t size) {
   const std::string tmp = path + ".tmp";
   {

@@ -1,6 +1,5 @@
 // `kiln explain KLN-E1004`: prints one entry of the error catalogue; `--markdown` prints the
 // whole catalogue (docs/errors.md is generated from it); no argument lists every code.
-#include <iostream>
 #include <sstream>
 
 #include "cli.h"
@@ -92,12 +91,7 @@ int run_explain(const ExplainOptions& o) {
                          "codes look like KLN-E1004; `kiln explain` lists them all"));
     text = entry_text(*error_info(*code));
   }
-  if (o.output.empty()) {
-    std::cout << text;
-    return kExitOk;
-  }
-  Status st = write_file(o.output, text.data(), text.size());
-  return st.is_ok() ? kExitOk : fail(st);
+  return print_or_write(text, o.output);
 }
 
 }  // namespace
@@ -109,7 +103,7 @@ Command add_explain_command(CLI::App& app) {
   sub->add_option("code", o->id, "error code: KLN-E1004, E1004 or 1004; none lists every code");
   sub->add_flag("--markdown", o->markdown,
                 "print the whole catalogue as Markdown (docs/errors.md)");
-  sub->add_option("-o,--output", o->output, "write to this file instead of stdout");
+  add_output_option(sub, o->output);
   return {sub, [o] { return run_explain(*o); }};
 }
 

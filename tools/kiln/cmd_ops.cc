@@ -1,7 +1,6 @@
 // `kiln ops`: the operator support matrix, generated from the op table (src/ops/registry.h).
 // `--markdown` gives docs/ops.md.
 #include <algorithm>
-#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -105,13 +104,7 @@ std::string text_table(const std::vector<Row>& r) {
 
 int run_ops(const OpsOptions& o) {
   const auto r = rows();
-  const std::string text = o.markdown ? markdown(r) : text_table(r);
-  if (o.output.empty()) {
-    std::cout << text;
-    return kExitOk;
-  }
-  Status st = write_file(o.output, text.data(), text.size());
-  return st.is_ok() ? kExitOk : fail(st);
+  return print_or_write(o.markdown ? markdown(r) : text_table(r), o.output);
 }
 
 }  // namespace
@@ -120,7 +113,7 @@ Command add_ops_command(CLI::App& app) {
   auto o = std::make_shared<OpsOptions>();
   CLI::App* sub = app.add_subcommand("ops", "List supported operators (the op table)");
   sub->add_flag("--markdown", o->markdown, "print a Markdown table (docs/ops.md)");
-  sub->add_option("-o,--output", o->output, "write to this file instead of stdout");
+  add_output_option(sub, o->output);
   return {sub, [o] { return run_ops(*o); }};
 }
 
