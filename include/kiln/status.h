@@ -31,6 +31,11 @@ std::string error_id(ErrorCode code);
 /// Parses "KLN-E1004" (or "1004"); returns nullopt when not a catalogued code.
 std::optional<ErrorCode> parse_error_id(const std::string& id);
 
+/// True for errors that mean "valid input that kiln does not implement" (an operator,
+/// op version, IR version, data type or attribute value), as opposed to malformed input
+/// or a failure: `kiln` exits with its "unsupported" code, conformance counts them apart.
+bool is_unsupported_feature(ErrorCode code);
+
 /// Where an error happened in the model (any field may be empty / 0).
 struct ErrorLocation {
   std::string node;     ///< node name

@@ -57,8 +57,7 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
     return Status(ErrorCode::kInvalidArgument, std::string("backend '") + backend_name(cfg.backend) + "' is not available in this build",
                   "build for the cpu backend");
   KILN_RETURN_IF_ERROR(apply_input_shapes(g, cfg));
-  std::vector<Status> diags;
-  KILN_RETURN_IF_ERROR(resolve_schemas(g, &diags));
+  KILN_RETURN_IF_ERROR(resolve_schemas(g));
   KILN_RETURN_IF_ERROR(infer_graph(g));
   for (auto* v : g.inputs)
     if (!v->shape.is_static())

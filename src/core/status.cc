@@ -36,6 +36,19 @@ std::optional<ErrorCode> parse_error_id(const std::string& id) {
   return code;
 }
 
+bool is_unsupported_feature(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kOnnxIrVersion:
+    case ErrorCode::kOnnxOpsetUnsupported:
+    case ErrorCode::kOnnxUnsupportedOp:
+    case ErrorCode::kOnnxUnsupportedAttribute:
+    case ErrorCode::kOnnxUnsupportedType:
+      return true;
+    default:
+      return false;
+  }
+}
+
 const std::string& Status::empty() {
   static const std::string e;
   return e;

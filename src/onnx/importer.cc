@@ -31,6 +31,12 @@ Shape shape_from_type(const onnx::TypeProto& t) {
   return s;
 }
 
+// Nodes without a name are called after their first output (or their op type).
+std::string node_name(const onnx::NodeProto& np) {
+  if (!np.name().empty()) return np.name();
+  return np.output_size() && !np.output(0).empty() ? np.output(0) : np.op_type();
+}
+
 // One lexical scope: the graph being imported and its enclosing scope.
 struct Scope {
   ir::Graph* graph;
@@ -144,7 +150,7 @@ class Importer {
     }
     for (const auto& np : gp.node())
       for (const auto& out : np.output())
-        if (!out.empty()) scope.producers.emplace(out, np.name().empty() ? np.output(0) : np.name());
+        if (!out.empty()) scope.producers.emplace(out, node_name(np));
     for (const auto& np : gp.node()) import_node(np, scope);
     for (const auto& out : gp.output()) {
       ir::Value* v = lookup(scope, out.name());
@@ -157,15 +163,15 @@ class Importer {
       if (!v->shape.rank_known) v->shape = shape_from_type(out.type());
       g.outputs.push_back(v);
     }
-    Status st = g.topo_sort();
-    if (!st.is_ok()) diag(st);
+    // No topo_sort: a read of a tensor produced further down is already reported (E1006),
+    // so an error-free graph is in the order it was read.
   }
 
   void import_node(const onnx::NodeProto& np, Scope& scope) {
     ir::Graph& g = *scope.graph;
     std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
     int opset = opsets_.count(domain) ? opsets_[domain] : 0;
-    std::string name = np.name().empty() ? (np.output_size() ? np.output(0) : np.op_type()) : np.name();
+    std::string name = node_name(np);
     ErrorLocation loc{name, np.op_type(), opset, {}};
     if (!opsets_.count(domain))
       diag(bad(ErrorCode::kOnnxOpsetUnsupported, "domain '" + domain + "' is not imported by the model",

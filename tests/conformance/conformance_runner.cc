@@ -36,19 +36,6 @@ struct CaseResult {
   std::string message;
 };
 
-bool is_unsupported(const kiln::Status& st) {
-  switch (st.code()) {
-    case kiln::ErrorCode::kOnnxUnsupportedOp:
-    case kiln::ErrorCode::kOnnxOpsetUnsupported:
-    case kiln::ErrorCode::kOnnxUnsupportedType:
-    case kiln::ErrorCode::kOnnxUnsupportedAttribute:
-    case kiln::ErrorCode::kOnnxIrVersion:
-      return true;
-    default:
-      return false;
-  }
-}
-
 std::string compare(const HostTensor& ref, const HostTensor& out, double rtol, double atol) {
   if (ref.dtype() != out.dtype())
     return std::string("dtype ") + kiln::dtype_name(out.dtype()) + " != expected " + kiln::dtype_name(ref.dtype());
@@ -85,7 +72,7 @@ CaseResult run_case(const fs::path& dir) {
   kiln::BuilderConfig cfg;
   auto plan = kiln::build_plan_from_file(model.string(), cfg, logger);
   if (!plan.is_ok())
-    return {is_unsupported(plan.status()) ? Outcome::kUnsupported : Outcome::kFail, plan.status().to_string()};
+    return {kiln::is_unsupported_feature(plan.status().code()) ? Outcome::kUnsupported : Outcome::kFail, plan.status().to_string()};
   auto engine = kiln::Runtime(logger).deserialize(plan->data(), plan->size());
   if (!engine.is_ok()) return {Outcome::kFail, engine.status().to_string()};
   auto ctx = (*engine)->create_execution_context();
@@ -114,7 +101,7 @@ CaseResult run_case(const fs::path& dir) {
       if (!st.is_ok()) return {Outcome::kFail, st.to_string()};
     }
     kiln::Status st = ctx->execute();
-    if (!st.is_ok()) return {is_unsupported(st) ? Outcome::kUnsupported : Outcome::kFail, st.to_string()};
+    if (!st.is_ok()) return {kiln::is_unsupported_feature(st.code()) ? Outcome::kUnsupported : Outcome::kFail, st.to_string()};
     for (size_t i = 0; i < names_out.size(); ++i) {
       fs::path p = ds / ("output_" + std::to_string(i) + ".pb");
       auto ref = kiln::onnx_import::read_tensor_pb(p.string());

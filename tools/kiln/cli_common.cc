@@ -42,6 +42,7 @@ std::string exit_codes_footer() {
 void add_footer(CLI::App* sub) { sub->footer(exit_codes_footer()); }
 
 int exit_code_for(ErrorCode code) {
+  if (is_unsupported_feature(code)) return kExitUnsupported;
   switch (code) {
     case ErrorCode::kOk:
       return kExitOk;
@@ -55,12 +56,6 @@ int exit_code_for(ErrorCode code) {
     case ErrorCode::kIoError:
     case ErrorCode::kOnnxExternalData:
       return kExitIo;
-    case ErrorCode::kOnnxIrVersion:
-    case ErrorCode::kOnnxOpsetUnsupported:
-    case ErrorCode::kOnnxUnsupportedOp:
-    case ErrorCode::kOnnxUnsupportedAttribute:
-    case ErrorCode::kOnnxUnsupportedType:
-      return kExitUnsupported;
     case ErrorCode::kInputShapeMismatch:
     case ErrorCode::kOutOfMemory:
       return kExitRuntime;
