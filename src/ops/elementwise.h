@@ -88,21 +88,6 @@ template <typename C>
 using wrap_t =
     std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
 
-/// Float (any width) → integer T the way ONNX Cast does on common hardware: truncation toward
-/// zero; values outside T's range wrap through int64 (undefined in the spec, but never UB
-/// here); NaN → 0.
-template <typename T>
-T float_to_int(double v) {
-  if (std::isnan(v)) return T(0);
-  if constexpr (std::is_same_v<T, uint64_t>) {
-    if (v >= 18446744073709551616.0) return std::numeric_limits<uint64_t>::max();
-    if (v >= 9223372036854775808.0) return static_cast<uint64_t>(v);
-  }
-  if (v >= 9223372036854775808.0) return static_cast<T>(std::numeric_limits<int64_t>::min());
-  if (v < -9223372036854775808.0) return static_cast<T>(std::numeric_limits<int64_t>::min());
-  return static_cast<T>(static_cast<int64_t>(v));
-}
-
 /// Visits the output of a broadcast over N inputs (dims right-aligned, numpy rules; the
 /// caller has validated them, e.g. through shape inference) in rows of contiguous output
 /// elements. For each row calls row(off, step, out_offset, len): off[k] is input k's flat

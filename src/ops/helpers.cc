@@ -47,16 +47,6 @@ bool known_to_differ(const std::vector<Dim>& a, const std::vector<Dim>& b) {
   return false;
 }
 
-std::optional<std::vector<int64_t>> ints_from_input_or_attr(const InferContext& ctx, size_t i,
-                                                            const char* attr) {
-  if (ctx.has_input(i)) {
-    if (const HostTensor* v = ctx.input_value(i)) return v->to_i64_vector();
-    return std::nullopt;
-  }
-  if (ctx.node().has_attr(attr)) return ctx.node().attr_ints(attr);
-  return std::nullopt;
-}
-
 BroadcastIndexer::BroadcastIndexer(const std::vector<int64_t>& in_dims,
                                    const std::vector<int64_t>& out_dims) {
   int64_t in_numel = 1;

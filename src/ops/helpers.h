@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -44,6 +45,21 @@ template <typename T> using compute_t = typename compute_type<T>::type;
 template <typename T>
 constexpr bool is_float_v = std::is_floating_point_v<T> || std::is_same_v<T, f16> ||
                             std::is_same_v<T, bf16> || std::is_same_v<T, f8e4m3>;
+
+/// Float (any width) → integer T the way ONNX Cast does on common hardware: truncation toward
+/// zero; values outside T's range wrap through int64 (undefined in the spec, but never UB
+/// here); NaN → 0.
+template <typename T>
+T float_to_int(double v) {
+  if (std::isnan(v)) return T(0);
+  if constexpr (std::is_same_v<T, uint64_t>) {
+    if (v >= 18446744073709551616.0) return std::numeric_limits<uint64_t>::max();
+    if (v >= 9223372036854775808.0) return static_cast<uint64_t>(v);
+  }
+  if (v >= 9223372036854775808.0) return static_cast<T>(std::numeric_limits<int64_t>::min());
+  if (v < -9223372036854775808.0) return static_cast<T>(std::numeric_limits<int64_t>::min());
+  return static_cast<T>(static_cast<int64_t>(v));
+}
 
 /// Error for a dtype a kernel does not handle.
 Status unsupported_dtype(DataType t, const char* what = "kernel");
@@ -94,11 +110,6 @@ inline bool known_to_differ(const Dim& a, const Dim& b) {
 }
 /// True when the dim lists differ in length or some pair is known_to_differ.
 bool known_to_differ(const std::vector<Dim>& a, const std::vector<Dim>& b);
-
-/// Reads an int64 list from input i when its value is known (opset ≥ N variants pass
-/// values as inputs), else from attribute `attr`. nullopt when neither is known.
-std::optional<std::vector<int64_t>> ints_from_input_or_attr(const InferContext& ctx, size_t i,
-                                                            const char* attr);
 
 // ---- broadcasting for CPU kernels -------------------------------------------------
 

@@ -158,7 +158,7 @@ T from_f64(double v) {
   else if constexpr (std::is_same_v<T, bool>)
     return v != 0;
   else
-    return static_cast<T>(static_cast<int64_t>(v));  // numpy astype: truncate toward zero
+    return float_to_int<T>(v);  // truncates toward zero; inf/NaN (log of 0) stay defined
 }
 
 /// Running log-sum-exp: s = sum(exp(x - m)) with m the maximum so far (one pass, no

@@ -21,6 +21,13 @@ HostTensor& KernelContext::output(size_t i) {
   return t;
 }
 
+Result<std::vector<int64_t>> KernelContext::inferred_dims(size_t i) const {
+  const Shape& s = inferred_ ? inferred_->output_shape(i) : Shape::unknown_rank();
+  if (auto dims = s.concrete()) return *dims;
+  return error(ErrorCode::kInternal, "output " + std::to_string(i) +
+                                         " shape is not concrete with concrete inputs: " + s.to_string());
+}
+
 HostTensor& KernelContext::allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims) {
   (*outputs_)[i] = HostTensor(dtype, std::move(dims));
   return (*outputs_)[i];

@@ -99,6 +99,9 @@ class KernelContext {
   /// undefined tensor when inference could not determine the shape: such kernels call
   /// allocate_output instead.
   HostTensor& output(size_t i);
+  /// Output i's dims as found by the executor's shape inference on these inputs (for
+  /// kernels that alias an input, e.g. Reshape). Errors: Internal when not concrete.
+  Result<std::vector<int64_t>> inferred_dims(size_t i) const;
   /// (Re)allocates output i with explicit dtype and dims.
   HostTensor& allocate_output(size_t i, DataType dtype, std::vector<int64_t> dims);
   /// Sets output i to an existing tensor (e.g. a view of an input for Reshape/Identity).

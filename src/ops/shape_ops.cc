@@ -278,10 +278,10 @@ Status unsqueeze_infer(InferContext& ctx) {
   return Status::ok();
 }
 
-// One kernel for every view op: same data, dims from the op's own inference.
-template <InferFn kInfer>
+// One kernel for every view op: same data, dims from the op's own inference (already run
+// by the executor on these inputs).
 Status view_cpu(KernelContext& ctx) {
-  KILN_ASSIGN_OR_RETURN(auto dims, concrete_output_dims(ctx, kInfer, 0));
+  KILN_ASSIGN_OR_RETURN(auto dims, ctx.inferred_dims(0));
   if (!same_numel(Shape::from(dims), ctx.input(0).shape()))
     return ctx.error(ErrorCode::kInternal, "view of " + ctx.input(0).shape().to_string() + " as " +
                                                dims_to_string(dims) + " changes the element count");
@@ -366,17 +366,17 @@ KILN_REGISTER_OPS(shape_ops) {
   reg.add({.op_type = "Size", .min_opset = 1, .max_opset = 25, .min_inputs = 1, .max_inputs = 1,
            .infer = size_infer, .cpu = size_cpu, .summary = "int64 element count of the input"});
   reg.add({.op_type = "Reshape", .min_opset = 5, .max_opset = 25, .min_inputs = 2,
-           .max_inputs = 2, .infer = reshape_infer, .cpu = view_cpu<reshape_infer>,
+           .max_inputs = 2, .infer = reshape_infer, .cpu = view_cpu,
            .summary = "view with a new shape (0 copies a dim, -1 infers one; allowzero from "
                       "opset 14)"});
   reg.add({.op_type = "Flatten", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
-           .max_inputs = 1, .infer = flatten_infer, .cpu = view_cpu<flatten_infer>,
+           .max_inputs = 1, .infer = flatten_infer, .cpu = view_cpu,
            .summary = "view as 2-D split at axis"});
   reg.add({.op_type = "Squeeze", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
-           .max_inputs = 2, .infer = squeeze_infer, .cpu = view_cpu<squeeze_infer>,
+           .max_inputs = 2, .infer = squeeze_infer, .cpu = view_cpu,
            .summary = "view without size-1 dims (axes input from opset 13)"});
   reg.add({.op_type = "Unsqueeze", .min_opset = 1, .max_opset = 25, .min_inputs = 1,
-           .max_inputs = 2, .infer = unsqueeze_infer, .cpu = view_cpu<unsqueeze_infer>,
+           .max_inputs = 2, .infer = unsqueeze_infer, .cpu = view_cpu,
            .summary = "view with size-1 dims inserted (axes input from opset 13)"});
   reg.add({.op_type = "Expand", .min_opset = 8, .max_opset = 23, .min_inputs = 2,
            .max_inputs = 2, .infer = expand_infer, .cpu = expand_cpu,

@@ -289,17 +289,6 @@ std::optional<std::vector<int64_t>> known_input_ints(const InferContext& ctx, si
   return all_known(sym_input(ctx, i));
 }
 
-std::optional<std::vector<int64_t>> input_or_attr_ints(const InferContext& ctx, size_t i,
-                                                       const char* attr, bool* present) {
-  if (ctx.has_input(i)) {
-    *present = true;
-    return known_input_ints(ctx, i);
-  }
-  *present = ctx.node().has_attr(attr);
-  if (*present) return ctx.node().attr_ints(attr);
-  return std::nullopt;
-}
-
 Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end) {
   int64_t p = 1;
   const Dim* sym = nullptr;
@@ -314,26 +303,6 @@ Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end) {
   }
   if (!sym) return Dim(p);
   return p == 1 ? *sym : Dim::unknown();
-}
-
-Result<std::vector<int64_t>> concrete_output_dims(const KernelContext& ctx, InferFn infer,
-                                                  size_t out) {
-  std::vector<DataType> types;
-  std::vector<Shape> shapes;
-  std::vector<const HostTensor*> values;
-  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
-    const HostTensor* t = ctx.has_input(i) ? &ctx.input(i) : nullptr;
-    types.push_back(t ? t->dtype() : DataType::kUndefined);
-    shapes.push_back(t ? t->shape() : Shape::unknown_rank());
-    values.push_back(t);
-  }
-  InferContext ictx(ctx.node(), std::move(types), std::move(shapes), std::move(values));
-  KILN_RETURN_IF_ERROR(infer(ictx));
-  auto dims = ictx.output_shape(out).concrete();
-  if (!dims)
-    return ctx.error(ErrorCode::kInternal, "output shape is not concrete with concrete inputs: " +
-                                               ictx.output_shape(out).to_string());
-  return *dims;
 }
 
 // ---- data movement ------------------------------------------------------------------

@@ -50,21 +50,10 @@ using SymInts = std::vector<SymInt>;
 std::optional<SymInts> sym_input(const InferContext& ctx, size_t i);
 /// Concrete elements of integer input `i` (value or propagated); nullopt if any is unknown.
 std::optional<std::vector<int64_t>> known_input_ints(const InferContext& ctx, size_t i);
-/// For arguments that moved from attributes to inputs across opsets (axes, split, pads,
-/// starts...): input `i` when the node has it, else attribute `attr`. `present` is set to
-/// whether either exists; the result is nullopt when present but not known at build time.
-std::optional<std::vector<int64_t>> input_or_attr_ints(const InferContext& ctx, size_t i,
-                                                       const char* attr, bool* present);
-
 /// Product of dims[begin, end): concrete when all are known; the single symbolic dim when
 /// all others are known 1; else unknown.
 Dim dim_product(const std::vector<Dim>& dims, size_t begin, size_t end);
 
-/// Re-runs the node's own shape inference on the kernel's concrete inputs and returns the
-/// dims of output `out`. Used by view kernels (Reshape, Squeeze, ...) that alias their input
-/// through HostTensor::reshaped instead of allocating, so the shape logic stays in `infer`.
-Result<std::vector<int64_t>> concrete_output_dims(const KernelContext& ctx, InferFn infer,
-                                                  size_t out);
 
 // ---- data movement ------------------------------------------------------------------
 
