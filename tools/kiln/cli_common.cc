@@ -118,8 +118,6 @@ Result<std::map<std::string, std::vector<int64_t>>> parse_shapes(
       std::string name = e.substr(0, colon);
       auto dims = parse_dims(e.substr(colon + 1));
       if (!dims) return bad(e, "has malformed dimensions (expected e.g. 1x3x224x224)");
-      for (auto d : *dims)
-        if (d < 0) return bad(e, "has a negative dimension");
       if (out.count(name)) return bad(e, "sets input '" + name + "' a second time");
       out[name] = *dims;
     }
@@ -179,9 +177,13 @@ Status write_file(const std::string& path, const void* data, size_t size) {
 
 Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& logger,
                                             const BuilderConfig& cfg, std::string* what) {
-  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
-  const bool is_plan = bytes.size() >= sizeof plan::kMagic &&
-                       std::memcmp(bytes.data(), plan::kMagic, sizeof plan::kMagic) == 0;
+  // Only the magic decides; the parser or the runtime reads the file itself.
+  char magic[sizeof plan::kMagic] = {};
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Status(ErrorCode::kIoError, "cannot open '" + path + "'", "check the path");
+  f.read(magic, sizeof magic);
+  const bool is_plan = f.gcount() == static_cast<std::streamsize>(sizeof magic) &&
+                       std::memcmp(magic, plan::kMagic, sizeof magic) == 0;
   const bool is_onnx = path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
   if (!is_plan && is_onnx) {
     if (what) *what = "built";
@@ -199,9 +201,7 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& log
     return Runtime(logger).deserialize(plan_bytes.data(), plan_bytes.size());
   }
   if (what) *what = "loaded";
-  auto r = Runtime(logger).deserialize(bytes.data(), bytes.size());
-  if (!r.is_ok()) return r.status().with_context("'" + path + "'");
-  return r;
+  return Runtime(logger).deserialize_file(path);
 }
 
 std::string group_digits(uint64_t v) {

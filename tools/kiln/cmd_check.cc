@@ -142,7 +142,12 @@ void print_summary(const std::string& path, size_t file_bytes, const onnx::Model
 
 int run_check(const CheckOptions& o) {
   std::vector<Status> diags;
-  auto graph = onnx_import::import_file(o.model, &diags);
+  // Read once: the import and the summary below share the bytes.
+  auto bytes = read_file(o.model);
+  const std::string dir = std::filesystem::path(o.model).parent_path().string();
+  auto graph = bytes.is_ok() ? onnx_import::import_bytes(bytes->data(), bytes->size(),
+                                                         dir.empty() ? "." : dir, &diags)
+                             : Result<std::unique_ptr<ir::Graph>>(bytes.status());
   Status first = graph.status();
   if (graph.is_ok()) {
     // Shape inference finds what the import cannot: incompatible shapes, bad axes...
@@ -158,7 +163,7 @@ int run_check(const CheckOptions& o) {
 
   // The summary needs only a parsable file; it is skipped for I/O and protobuf errors,
   // which the diagnostics above already describe.
-  if (auto bytes = read_file(o.model); bytes.is_ok()) {
+  if (bytes.is_ok()) {
     onnx::ModelProto m;
     if (bytes->size() <= static_cast<size_t>(INT32_MAX) &&
         m.ParseFromArray(bytes->data(), static_cast<int>(bytes->size())))
