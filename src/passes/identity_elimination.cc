@@ -25,6 +25,8 @@
 namespace kiln::passes {
 namespace {
 
+// Reshape/Flatten/Squeeze/Unsqueeze never move data (row-major reinterpretation), and an
+// Expand or Tile whose output has the input's shape broadcasts/repeats nothing.
 bool same_static_shape(const ir::Node& n) {
   const Shape& a = n.inputs[0]->shape;
   const Shape& b = n.outputs[0]->shape;
@@ -51,17 +53,10 @@ bool dropout_is_inference(const ir::Node& n) {
   return t && all_equal(*t, 0);
 }
 
-// Cast keeps the data when the target dtype is the input's own (ONNX: casting to the same
-// type is the identity; `saturate` only affects narrowing to fp8).
-bool cast_to_same_dtype(const ir::Node& n) {
-  return n.inputs[0]->dtype != DataType::kUndefined && n.inputs[0]->dtype == n.outputs[0]->dtype;
-}
-
-// Reshape/Flatten/Squeeze/Unsqueeze never move data (row-major reinterpretation), and an
-// Expand or Tile whose output has the input's shape broadcasts/repeats nothing.
-bool shape_unchanged(const ir::Node& n) {
-  return same_static_shape(n);
-}
+// Identity, and Cast/CastLike whose target dtype is the input's own (ONNX: casting to the
+// same type is the identity; `saturate` only affects narrowing to fp8): eliminate_one
+// already requires equal input and output dtypes, so nothing more to check.
+bool always(const ir::Node&) { return true; }
 
 // A Transpose moves no data when its perm is the identity, or when the shapes are static
 // and equal and the axes longer than 1 keep their relative order (size-1 axes can be
@@ -111,16 +106,16 @@ struct Rule {
 };
 
 constexpr Rule kRules[] = {
-    {"Identity", [](const ir::Node&) { return true; }},
+    {"Identity", always},
     {"Dropout", dropout_is_inference},
-    {"Cast", cast_to_same_dtype},
-    {"CastLike", cast_to_same_dtype},
-    {"Reshape", shape_unchanged},
-    {"Flatten", shape_unchanged},
-    {"Squeeze", shape_unchanged},
-    {"Unsqueeze", shape_unchanged},
-    {"Expand", shape_unchanged},
-    {"Tile", shape_unchanged},
+    {"Cast", always},
+    {"CastLike", always},
+    {"Reshape", same_static_shape},
+    {"Flatten", same_static_shape},
+    {"Squeeze", same_static_shape},
+    {"Unsqueeze", same_static_shape},
+    {"Expand", same_static_shape},
+    {"Tile", same_static_shape},
     {"Transpose", transpose_moves_nothing},
     {"Pad", pads_all_zero},
     {"Slice", slice_takes_everything},

@@ -20,8 +20,9 @@ bool is_unused(const ir::Graph& g, const UseMap& uses, const ir::Value* v) {
 
 bool has_single_reader(const ir::Graph& g, const UseMap& uses, const ir::Value* v) {
   auto it = uses.find(v);
+  // One use with index >= 0 is no implicit input, so only a graph output pins the name.
   return it != uses.end() && it->second.size() == 1 && it->second[0].index >= 0 &&
-         !name_is_pinned(g, v);
+         !g.is_output(v);
 }
 
 bool bypass_node(ir::Graph& g, ir::Node* n, ir::Value* in, ir::Value* out) {
