@@ -1,11 +1,19 @@
 #include "ops/helpers.h"
 
+#include <algorithm>
+
 namespace kiln::ops {
 
 Status unsupported_dtype(DataType t, const char* what) {
   return Status(ErrorCode::kTypeMismatch,
                 std::string(what) + " does not support data type " + dtype_name(t),
                 "cast the tensor to a supported type (e.g. f32) before this op");
+}
+
+std::pair<int64_t, int64_t> shape_range(const ir::Node& n, int64_t rank) {
+  auto clampi = [rank](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t{0}, rank); };
+  int64_t b = clampi(n.attr_i("start", 0)), e = clampi(n.attr_i("end", rank));
+  return {b, std::max(b, e)};
 }
 
 Status infer_same_as_input0(InferContext& ctx) {

@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/half.h"
@@ -110,6 +111,11 @@ inline bool known_to_differ(const Dim& a, const Dim& b) {
 }
 /// True when the dim lists differ in length or some pair is known_to_differ.
 bool known_to_differ(const std::vector<Dim>& a, const std::vector<Dim>& b);
+
+/// [start, end) of the dims a Shape node returns (ONNX Shape-15 start/end attributes):
+/// negative values count from the back, then both clamp to [0, rank]; end < start gives
+/// an empty range. Shared by Shape's inference, shape propagation and constant folding.
+std::pair<int64_t, int64_t> shape_range(const ir::Node& n, int64_t rank);
 
 // ---- broadcasting for CPU kernels -------------------------------------------------
 

@@ -14,14 +14,6 @@ namespace {
 
 // ---- Shape / Size ---------------------------------------------------------------------
 
-// [start, end) of Shape-15: negative values count from the back, then both clamp to
-// [0, rank]; end < start gives an empty result.
-std::pair<int64_t, int64_t> shape_range(const ir::Node& n, int64_t rank) {
-  auto clampi = [rank](int64_t v) { return std::clamp(v < 0 ? v + rank : v, int64_t{0}, rank); };
-  int64_t b = clampi(n.attr_i("start", 0)), e = clampi(n.attr_i("end", rank));
-  return {b, std::max(b, e)};
-}
-
 Status shape_infer(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   if (!in.rank_known) {

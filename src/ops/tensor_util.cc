@@ -72,9 +72,7 @@ using PropFn = std::optional<SymInts> (*)(const ir::Node&, int depth);
 std::optional<SymInts> prop_shape(const ir::Node& n, int) {
   const Shape& s = n.inputs[0]->shape;
   if (!s.rank_known) return std::nullopt;
-  const int64_t r = static_cast<int64_t>(s.rank());
-  auto clampi = [r](int64_t v) { return std::clamp(v < 0 ? v + r : v, int64_t{0}, r); };
-  int64_t b = clampi(n.attr_i("start", 0)), e = clampi(n.attr_i("end", r));
+  auto [b, e] = shape_range(n, static_cast<int64_t>(s.rank()));
   SymInts out;
   for (int64_t d = b; d < e; ++d) out.push_back(SymInt::from_dim(s.dims[d]));
   return out;

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <string_view>
 
+#include "ops/helpers.h"
 #include "ops/registry.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
@@ -33,14 +34,11 @@ constexpr size_t kMaxGrowthBytes = size_t{16} << 20;
 
 using Folded = std::vector<HostTensor>;
 
-// Shape (opset 15 adds start/end, clamped to [0, rank] after adding rank to negatives).
+// Shape of a statically shaped input (Shape-15 start/end via ops::shape_range).
 std::optional<Folded> fold_shape(const ir::Node& n) {
   const Shape& s = n.inputs[0]->shape;
   if (!s.rank_known) return std::nullopt;
-  int64_t r = static_cast<int64_t>(s.rank());
-  auto clamp_axis = [r](int64_t a) { return std::clamp(a < 0 ? a + r : a, int64_t{0}, r); };
-  int64_t start = clamp_axis(n.attr_i("start", 0));
-  int64_t end = clamp_axis(n.attr_i("end", r));
+  auto [start, end] = ops::shape_range(n, static_cast<int64_t>(s.rank()));
   std::vector<int64_t> dims;
   for (int64_t i = start; i < end; ++i) {
     if (!s.dims[i].is_known()) return std::nullopt;
