@@ -10,7 +10,7 @@ BUILD="${KILN_DEVICE_BUILD_DIR:-build-device}"
 VENV="$(bash scripts/setup.sh | tail -n1)"
 command -v patchelf >/dev/null || { apt-get install -y -qq patchelf >/dev/null; }
 LAUNCHER=()
-command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+command -v ccache >/dev/null && LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 # RPATH set at link time ($ORIGIN/../lib in dist/bin; $ORIGIN/.. finds libkiln in the build
 # tree, where gtest discovery runs the tests): patchelf on stripped executables has corrupted
 # their dynamic symbol tables here, so only the copied libraries are patched.
@@ -20,6 +20,7 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITEC
 ninja -C "$BUILD" -j"$(nproc)" >&2
 
 BINS=("$BUILD/kiln" "$BUILD/text_detect" "$BUILD/tests/kiln_unit_tests" "$BUILD/tests/kiln_conformance")
+[ -x "$BUILD/tests/kiln_gpu_tests" ] && BINS+=("$BUILD/tests/kiln_gpu_tests")
 rm -rf dist && mkdir -p dist/bin dist/lib dist/tests
 # Present on any glibc-based Linux with a C++ runtime, or provided by the CUDA driver/toolkit.
 SYSTEM='^(linux-vdso|ld-linux|libc\.|libm\.|libdl\.|librt\.|libpthread\.|libstdc\+\+|libgcc_s|libz\.|libcuda|libcudart|libcublas|libcublasLt|libcudnn|libnvrtc|libnvJitLink)'

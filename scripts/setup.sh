@@ -9,7 +9,7 @@ APT_PKGS=(cmake ninja-build g++ pkg-config protobuf-compiler libprotobuf-dev fla
   libflatbuffers-dev libopenblas-dev libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev libxxhash-dev libzip-dev pybind11-dev python3-venv)
 PY_PKGS=(numpy onnx onnxruntime torch torchvision transformers rapidocr-onnxruntime
-  scikit-image pillow pytest)
+  scikit-image pillow pytest nvidia-cudnn-frontend)
 
 KILN_VENV="${KILN_VENV:-$HOME/.local/share/kiln/venv}"
 SUDO=""

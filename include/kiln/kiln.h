@@ -78,9 +78,24 @@ class Parser {
   std::vector<Status> diags_;
 };
 
+/// Arithmetic precision of a CUDA build (TensorRT's BuilderFlag::kFP16 / kBF16).
+/// kFp16/kBf16 store activations and weights of float tensors in 16 bits where the op has
+/// a 16-bit GPU kernel; GEMMs and convolutions accumulate in FP32, and reductions,
+/// Softmax and normalisation statistics compute in FP32 internally. Engine inputs and
+/// outputs keep the model's types (casts are inserted at the boundary).
+enum class Precision { kFp32 = 0, kFp16 = 1, kBf16 = 2 };
+const char* precision_name(Precision p);
+
 /// Options of a build (TensorRT's IBuilderConfig).
 struct BuilderConfig {
   Backend backend = Backend::kCpu;
+  /// CUDA backend only.
+  Precision precision = Precision::kFp32;
+  /// CUDA backend, FP32: let convolutions and GEMMs use TF32 tensor cores (default on,
+  /// as in TensorRT; `--no-tf32` turns it off for bit-closer FP32 results).
+  bool allow_tf32 = true;
+  /// CUDA device ordinal the plan is built for (its compute capability is recorded).
+  int device = 0;
   /// Optimisation level: 0 none, 1 cleanups and constant folding, 2 fusions, 3 aggressive.
   int opt_level = 2;
   /// Passes to skip, by name (`kiln build --disable-pass=NAME`).
@@ -137,7 +152,21 @@ class Engine {
   Result<TensorDesc> tensor_desc(const std::string& name) const;
   Backend backend() const;
   /// Creates per-inference state (activations); many contexts may share one engine.
+  /// On the CUDA backend this allocates the context's activation arena and builds its
+  /// kernels' library plans; on failure (out of GPU memory...) it returns null and logs
+  /// the error: use create_execution_context_checked for the Status.
   std::unique_ptr<ExecutionContext> create_execution_context();
+  /// As above, with the error. Errors: OutOfMemory, CudaError, CudnnError, CublasError.
+  Result<std::unique_ptr<ExecutionContext>> create_execution_context_checked();
+  /// Device memory statistics of the plan's memory plan (CUDA), bytes: the activation
+  /// arena one context allocates, the naive sum of all activation tensors it replaces,
+  /// and the weights shared by all contexts. Zero on the CPU backend.
+  struct MemoryStats {
+    uint64_t arena_bytes = 0;
+    uint64_t naive_bytes = 0;
+    uint64_t weight_bytes = 0;
+  };
+  MemoryStats memory_stats() const;
   /// Internal: the lowered graph (for inspect tools).
   const ir::Graph& graph() const;
   const Impl& impl() const { return *impl_; }
@@ -180,7 +209,24 @@ class ExecutionContext {
   Status execute();
   /// Output of the last execute(); valid until the next execute(). Errors: NotFound.
   Result<TensorView> output(const std::string& name) const;
-  /// Records per-layer wall times during execute() (small overhead per layer).
+  /// CUDA backend (TensorRT's setTensorAddress): binds device memory for an input or an
+  /// output, used by enqueue(). It must hold the tensor's bytes (dims and dtype from
+  /// Engine::tensor_desc, dense row-major) and stay valid while work is in flight.
+  /// Errors: NotFound, InvalidArgument (null pointer, or a CPU engine).
+  Status set_tensor_address(const std::string& name, void* device_ptr);
+  /// CUDA backend (TensorRT's enqueueV3): enqueues one inference on `stream` (a
+  /// cudaStream_t; nullptr = the context's own stream) reading and writing the addresses
+  /// bound with set_tensor_address. Returns without waiting for the GPU. The first call
+  /// runs the kernels directly; later calls replay a CUDA graph captured from it (unless
+  /// set_cuda_graph(false)). Errors: MissingInput (an address not set), CudaError,
+  /// CudnnError, CublasError naming the node; KernelFailed for nodes that run on the host.
+  Status enqueue(void* stream = nullptr);
+  /// CUDA backend: capture enqueue() as a CUDA graph after the first run (default on).
+  void set_cuda_graph(bool on);
+  /// The context's own CUDA stream (cudaStream_t), or null on the CPU backend.
+  void* stream() const;
+  /// Records per-layer wall times during execute() (small overhead per layer; on the
+  /// CUDA backend GPU time per node from CUDA events, and CUDA graphs are not used).
   void set_profiling(bool on);
   /// Layer times of the last execute() with profiling on, in execution order.
   const std::vector<LayerTime>& layer_times() const;
@@ -188,6 +234,37 @@ class ExecutionContext {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+/// Memory for the CUDA backend's inputs and outputs (RAII): device memory, or pinned
+/// (page-locked) host memory, which makes host↔device copies asynchronous and faster.
+class CudaBuffer {
+ public:
+  enum class Kind { kDevice, kPinnedHost };
+  CudaBuffer() = default;
+  CudaBuffer(CudaBuffer&& o) noexcept;
+  CudaBuffer& operator=(CudaBuffer&& o) noexcept;
+  CudaBuffer(const CudaBuffer&) = delete;
+  CudaBuffer& operator=(const CudaBuffer&) = delete;
+  ~CudaBuffer();
+  /// Errors: OutOfMemory, NoGpu, InvalidArgument (kiln built without CUDA).
+  static Result<CudaBuffer> allocate(Kind kind, size_t bytes);
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+  Kind kind() const { return kind_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+  Kind kind_ = Kind::kDevice;
+};
+
+/// Asynchronous copy on `stream` (cudaStream_t, may be null) between any host, pinned or
+/// device pointers (cudaMemcpyDefault). Errors: CudaError.
+Status cuda_copy_async(void* dst, const void* src, size_t bytes, void* stream);
+/// Waits for all work on `stream`. Errors: CudaError (including faults of earlier kernels).
+Status cuda_stream_synchronize(void* stream);
+/// Number of CUDA GPUs visible (0 without a driver or in a build without CUDA).
+int cuda_device_count();
 
 /// "0.1.0"
 const char* version();

@@ -4,6 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
+#ifdef KILN_WITH_CUDA
+#include "cuda/backend.h"
+#endif
 #include "engine/plan.h"
 #include "ir/graph.h"
 #include "kiln/kiln.h"
@@ -53,9 +56,15 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
     t0 = t1;
   };
   ir::Graph& g = network.graph();
+#ifndef KILN_WITH_CUDA
   if (cfg.backend != Backend::kCpu)
     return Status(ErrorCode::kInvalidArgument, std::string("backend '") + backend_name(cfg.backend) + "' is not available in this build",
-                  "build for the cpu backend");
+                  "this kiln was built without CUDA: build for --backend cpu");
+#endif
+  if (cfg.backend == Backend::kCpu && (cfg.precision != Precision::kFp32))
+    return Status(ErrorCode::kInvalidArgument,
+                  std::string("precision ") + precision_name(cfg.precision) + " needs the CUDA backend",
+                  "the CPU backend computes in FP32: drop --fp16/--bf16, or add --backend cuda");
   KILN_RETURN_IF_ERROR(apply_input_shapes(g, cfg));
   KILN_RETURN_IF_ERROR(resolve_schemas(g));
   KILN_RETURN_IF_ERROR(infer_graph(g));
@@ -69,9 +78,18 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
   KILN_RETURN_IF_ERROR(ir::verify_graph(g));
   plan::PlanInfo info;
   info.backend = cfg.backend;
+#ifdef KILN_WITH_CUDA
+  if (cfg.backend == Backend::kCuda) {
+    KILN_RETURN_IF_ERROR(cuda::lower_graph(g, cfg, info, logger_));
+    KILN_RETURN_IF_ERROR(ir::verify_graph(g));
+    phase("lower");
+  }
+#endif
   nlohmann::json bi;
   bi["opt_level"] = cfg.opt_level;
   bi["disabled_passes"] = cfg.disabled_passes;
+  bi["precision"] = precision_name(cfg.precision);
+  bi["allow_tf32"] = cfg.allow_tf32;
   for (const auto& p : phases_) bi["phase_ms"][p.phase] = p.ms;
   info.build_info = bi.dump();
   auto bytes = plan::serialize(g, info);

@@ -19,6 +19,9 @@ void Logger::log(LogLevel level, const std::string& message) {
 }
 
 const char* backend_name(Backend b) { return b == Backend::kCuda ? "cuda" : "cpu"; }
+const char* precision_name(Precision p) {
+  return p == Precision::kFp16 ? "fp16" : p == Precision::kBf16 ? "bf16" : "fp32";
+}
 const char* version() { return KILN_VERSION; }
 
 }  // namespace kiln

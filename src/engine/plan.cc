@@ -38,7 +38,8 @@ class Writer {
       auto name = fbb.CreateString(v->name);
       auto dv = fbb.CreateVector(dims);
       flatbuffers::Offset<fb::TensorData> c = v->constant ? tensor(*v->constant) : 0;
-      values.push_back(fb::CreateValueDef(fbb, name, static_cast<uint8_t>(v->dtype), v->shape.rank_known, dv, c));
+      values.push_back(fb::CreateValueDef(fbb, name, static_cast<uint8_t>(v->dtype), v->shape.rank_known, dv, c,
+                                          v->mem_offset, v->layout));
     }
     auto ids = [&](const std::vector<ir::Value*>& vs) {
       std::vector<int> out;
@@ -122,6 +123,8 @@ class Reader {
         KILN_ASSIGN_OR_RETURN(HostTensor t, tensor(vd->constant()));
         v->constant = std::make_shared<const HostTensor>(std::move(t));
       }
+      v->mem_offset = vd->mem_offset();
+      v->layout = vd->layout();
       values.push_back(v);
     }
     auto ids = [&](const flatbuffers::Vector<int32_t>* v, std::vector<ir::Value*>& out, bool allow_none) -> Status {
@@ -195,7 +198,9 @@ std::vector<uint8_t> serialize(const ir::Graph& g, const PlanInfo& info) {
   for (const auto& [d, v] : g.opset_imports) opsets.push_back(fb::CreateOpsetImport(w.fbb, w.fbb.CreateString(d), v));
   auto ov = w.fbb.CreateVector(opsets);
   auto plan = fb::CreatePlan(w.fbb, w.fbb.CreateString(KILN_VERSION), w.fbb.CreateString(backend_name(info.backend)),
-                             info.compute_capability, root, ov, w.weights_size, w.fbb.CreateString(info.build_info));
+                             info.compute_capability, root, ov, w.weights_size, w.fbb.CreateString(info.build_info),
+                             info.arena_bytes, info.naive_bytes, w.fbb.CreateString(precision_name(info.precision)),
+                             info.allow_tf32);
   w.fbb.Finish(plan, "KLNP");
   size_t fb_size = w.fbb.GetSize();
   size_t weights_off = align_up(kPreambleBytes + fb_size, kWeightAlign);
@@ -250,6 +255,12 @@ Result<LoadedPlan> deserialize(const void* data, size_t size) {
   lp.info.build_info = plan->build_info() ? plan->build_info()->str() : "";
   lp.info.weights_bytes = plan->weights_size();
   lp.info.file_bytes = size;
+  lp.info.weights_offset = weights_off;
+  lp.info.arena_bytes = plan->arena_bytes();
+  lp.info.naive_bytes = plan->naive_bytes();
+  const std::string prec = plan->precision() ? plan->precision()->str() : "fp32";
+  lp.info.precision = prec == "fp16" ? Precision::kFp16 : prec == "bf16" ? Precision::kBf16 : Precision::kFp32;
+  lp.info.allow_tf32 = plan->allow_tf32();
   lp.graph = std::make_unique<ir::Graph>();
   if (plan->opset_imports())
     for (const auto* o : *plan->opset_imports())

@@ -16,7 +16,8 @@
 
 namespace kiln::plan {
 
-constexpr uint32_t kFormatVersion = 1;
+// 2: CUDA plans (arena offsets, layouts, precision).
+constexpr uint32_t kFormatVersion = 2;
 constexpr size_t kPreambleBytes = 32;
 constexpr size_t kWeightAlign = 256;
 constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'P', 'L', 'A', 'N'};
@@ -30,6 +31,11 @@ struct PlanInfo {
   std::string build_info;  ///< JSON
   uint64_t weights_bytes = 0;
   uint64_t file_bytes = 0;
+  uint64_t weights_offset = 0;  ///< start of the weight section in the file (loaded plans)
+  uint64_t arena_bytes = 0;     ///< CUDA: activation arena of one context
+  uint64_t naive_bytes = 0;     ///< CUDA: sum of activation tensor sizes
+  Precision precision = Precision::kFp32;
+  bool allow_tf32 = true;
 };
 
 /// Serialises `g` (weights = all constant values, also inside subgraphs and attribute

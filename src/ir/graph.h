@@ -39,6 +39,10 @@ struct Value {
   /// Constant data: initializers, folded constants. Shared so copies are cheap.
   std::shared_ptr<const HostTensor> constant;
 
+  // Annotations of the CUDA backend's lowering (builder), stored in the plan.
+  int64_t mem_offset = -1;  ///< byte offset in the activation arena; -1 = not in the arena
+  uint8_t layout = 0;       ///< cuda::Layout: 0 row-major, 1 NHWC (logical dims stay NCHW)
+
   bool is_constant() const { return constant != nullptr; }
 };
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cpu/gemm.h"
+#include "ops/conv.h"
 #include "ops/helpers.h"
 #include "ops/widen.h"
 #include "ops/window.h"
@@ -137,6 +138,8 @@ Status infer_conv_common(InferContext& ctx, DataType out_type, size_t bias_input
   return Status::ok();
 }
 
+}  // namespace
+
 Status infer_conv(InferContext& ctx) {
   if (ctx.input_type(0) != ctx.input_type(1))
     return ctx.error(ErrorCode::kTypeMismatch,
@@ -146,16 +149,14 @@ Status infer_conv(InferContext& ctx) {
   return infer_conv_common(ctx, ctx.input_type(0), 2);
 }
 
+namespace {
+
 Status infer_conv_integer(InferContext& ctx) { return infer_conv_common(ctx, DataType::kI32, 0); }
 
-// ConvTranspose output sizes and leading pads (Operators.md ConvTranspose). When
-// output_shape is given the total padding is derived from it (negative totals, i.e. an
-// output larger than the natural size, leave the extra positions at the end as zeros).
-struct TransposeDims {
-  std::vector<int64_t> out;  ///< -1 where unknown
-  std::vector<int64_t> pad_begin;
-};
+}  // namespace
 
+// When output_shape is given the total padding is derived from it (negative totals, i.e.
+// an output larger than the natural size, leave the extra positions at the end as zeros).
 Result<TransposeDims> conv_transpose_dims(const ir::Node& n, const WindowAttrs& w,
                                           const std::vector<int64_t>& in) {
   const size_t r = w.rank();
@@ -201,6 +202,8 @@ Result<TransposeDims> conv_transpose_dims(const ir::Node& n, const WindowAttrs& 
   }
   return t;
 }
+
+namespace {
 
 Status infer_conv_transpose(InferContext& ctx) {
   const DataType dt = ctx.input_type(0);
@@ -290,7 +293,11 @@ void conv_transpose_forward(const T* x, const T* w, const T* bias, T* y, int64_t
   }
 }
 
-Status conv_cpu(KernelContext& ctx) {
+}  // namespace
+
+Status conv_cpu(KernelContext& ctx) { return conv_cpu_with_epilogue(ctx, nullptr); }
+
+Status conv_cpu_with_epilogue(KernelContext& ctx, const ConvCpuEpilogue& epilogue) {
   const HostTensor& x = ctx.input(0);
   const HostTensor& wt = ctx.input(1);
   const size_t rank = x.rank() - 2;
@@ -305,9 +312,11 @@ Status conv_cpu(KernelContext& ctx) {
         const T* bias = in.size() > 2 && in[2] ? in[2]->data<T>() : nullptr;
         conv_forward<T>(in[0]->data<T>(), in[1]->data<T>(), bias, out.data<T>(), x.dims()[0],
                         x.dims()[1], wt.dims()[0], group, g);
-        return Status::ok();
+        return epilogue ? epilogue(in, out) : Status::ok();
       });
 }
+
+namespace {
 
 Status conv_transpose_cpu(KernelContext& ctx) {
   const HostTensor& x = ctx.input(0);

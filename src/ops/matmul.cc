@@ -10,6 +10,7 @@
 
 #include "cpu/gemm.h"
 #include "ops/helpers.h"
+#include "ops/matmul.h"
 #include "ops/widen.h"
 
 namespace kiln::ops {
@@ -47,17 +48,6 @@ Result<Shape> matmul_shape(const InferContext& ctx) {
   if (a.rank() > 1) out.dims.push_back(ad[ad.size() - 2]);
   if (b.rank() > 1) out.dims.push_back(bd.back());
   return out;
-}
-
-Status infer_matmul(InferContext& ctx) {
-  if (ctx.input_type(0) != ctx.input_type(1))
-    return ctx.error(ErrorCode::kTypeMismatch,
-                     std::string("operands have different types: ") +
-                         dtype_name(ctx.input_type(0)) + " and " + dtype_name(ctx.input_type(1)),
-                     "insert a Cast so both operands have the same type");
-  KILN_ASSIGN_OR_RETURN(Shape out, matmul_shape(ctx));
-  ctx.set_output(0, ctx.input_type(0), std::move(out));
-  return Status::ok();
 }
 
 Status infer_matmul_integer(InferContext& ctx) {
@@ -287,6 +277,27 @@ Status gemm_cpu(KernelContext& ctx) {
 }
 
 }  // namespace
+
+Status infer_matmul(InferContext& ctx) {
+  if (ctx.input_type(0) != ctx.input_type(1))
+    return ctx.error(ErrorCode::kTypeMismatch,
+                     std::string("operands have different types: ") +
+                         dtype_name(ctx.input_type(0)) + " and " + dtype_name(ctx.input_type(1)),
+                     "insert a Cast so both operands have the same type");
+  KILN_ASSIGN_OR_RETURN(Shape out, matmul_shape(ctx));
+  ctx.set_output(0, ctx.input_type(0), std::move(out));
+  return Status::ok();
+}
+
+void matmul_dense(const std::vector<int64_t>& a_dims, const float* a,
+                  const std::vector<int64_t>& b_dims, const float* b, float* y) {
+  run_plan<float>(make_plan(a_dims, b_dims), a, b, y);
+}
+
+void matmul_dense(const std::vector<int64_t>& a_dims, const double* a,
+                  const std::vector<int64_t>& b_dims, const double* b, double* y) {
+  run_plan<double>(make_plan(a_dims, b_dims), a, b, y);
+}
 
 KILN_REGISTER_OPS(matmul) {
   reg.add({.op_type = "MatMul", .min_opset = 1, .min_inputs = 2, .max_inputs = 2,

@@ -21,6 +21,9 @@ class Pass {
   virtual const char* name() const = 0;
   /// 1 = cleanups and folding, 2 = fusions, 3 = aggressive.
   virtual int level() const = 0;
+  /// Whether the pass applies to this build at all (e.g. a fusion only one backend has a
+  /// kernel for); the manager skips it otherwise. Default: every build.
+  virtual bool enabled_for(const BuilderConfig& cfg) const { return true; }
   /// Rewrites `g` (not its subgraphs: the manager recurses). Sets `changed` when it did
   /// anything. Must leave the graph valid (verify_graph) and topologically sorted.
   virtual Status apply(ir::Graph& g, bool& changed) = 0;

@@ -35,7 +35,7 @@ Status run_passes(ir::Graph& g, const BuilderConfig& cfg, Logger& logger) {
   std::vector<std::unique_ptr<Pass>> pipeline;
   for (const auto& e : registered_passes()) {
     auto p = e.make();
-    if (p->level() > cfg.opt_level) continue;
+    if (p->level() > cfg.opt_level || !p->enabled_for(cfg)) continue;
     if (std::find(cfg.disabled_passes.begin(), cfg.disabled_passes.end(), p->name()) != cfg.disabled_passes.end()) {
       logger.log(LogLevel::kInfo, std::string("pass ") + p->name() + " disabled");
       continue;

@@ -10,9 +10,15 @@
 
 namespace kiln {
 
+namespace cuda {
+struct EngineState;
+struct ContextState;
+}  // namespace cuda
+
 struct Engine::Impl {
   plan::LoadedPlan plan;
   Logger* logger = nullptr;
+  std::shared_ptr<cuda::EngineState> cuda;  ///< CUDA backend: weights on the device
   const ir::Value* find_input(const std::string& name) const;
   const ir::Value* find_output(const std::string& name) const;
 };
@@ -23,6 +29,7 @@ struct ExecutionContext::Impl {
   std::vector<HostTensor> outputs;
   bool profiling = false;
   std::vector<LayerTime> layer_times;
+  std::shared_ptr<cuda::ContextState> cuda;  ///< CUDA backend state
 };
 
 /// "valid names are: a, b" for NotFound messages.

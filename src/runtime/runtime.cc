@@ -2,6 +2,9 @@
 // table's kernels).
 #include <fstream>
 
+#ifdef KILN_WITH_CUDA
+#include "cuda/backend.h"
+#endif
 #include "ops/registry.h"
 #include "runtime/engine_impl.h"
 #include "runtime/executor.h"
@@ -53,22 +56,50 @@ Result<TensorDesc> Engine::tensor_desc(const std::string& name) const {
 }
 
 std::unique_ptr<ExecutionContext> Engine::create_execution_context() {
+  auto r = create_execution_context_checked();
+  if (!r.is_ok()) {
+    impl_->logger->log(LogLevel::kError, r.status().to_string());
+    return nullptr;
+  }
+  return std::move(r.value());
+}
+
+Result<std::unique_ptr<ExecutionContext>> Engine::create_execution_context_checked() {
   auto impl = std::make_unique<ExecutionContext::Impl>();
   impl->engine = this;
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) {
+    KILN_ASSIGN_OR_RETURN(impl->cuda, cuda::create_context(impl_->cuda));
+  }
+#endif
   return std::make_unique<ExecutionContext>(std::move(impl));
+}
+
+Engine::MemoryStats Engine::memory_stats() const {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::memory_stats(*impl_->cuda);
+#endif
+  return {};
 }
 
 Result<std::unique_ptr<Engine>> Runtime::deserialize(const void* data, size_t size) {
   KILN_ASSIGN_OR_RETURN(plan::LoadedPlan lp, plan::deserialize(data, size));
+#ifndef KILN_WITH_CUDA
   if (lp.info.backend != Backend::kCpu)
     return Status(ErrorCode::kPlanBackendMismatch,
                   std::string("plan was built for backend '") + backend_name(lp.info.backend) +
-                      "', this runtime has 'cpu' only",
+                      "', this kiln was built without CUDA",
                   "rebuild the plan with --backend cpu, or use a kiln built with CUDA");
+#endif
   KILN_RETURN_IF_ERROR(resolve_schemas(*lp.graph).with_context("plan references an op this kiln cannot run"));
   auto impl = std::make_unique<Engine::Impl>();
   impl->plan = std::move(lp);
   impl->logger = &logger_;
+#ifdef KILN_WITH_CUDA
+  if (impl->plan.info.backend == Backend::kCuda) {
+    KILN_ASSIGN_OR_RETURN(impl->cuda, cuda::load_engine(impl->plan, logger_));
+  }
+#endif
   return std::make_unique<Engine>(std::move(impl));
 }
 
@@ -119,6 +150,12 @@ Status ExecutionContext::execute() {
   }
   if (!missing.empty())
     return Status(ErrorCode::kMissingInput, "inputs " + missing + " were not set", "call set_input for every engine input");
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) {
+    cuda::set_profiling(*impl_->cuda, impl_->profiling);
+    return cuda::execute_host(*impl_->cuda, impl_->inputs);
+  }
+#endif
   impl_->layer_times.clear();
   runtime::NodeObserver profiler;
   if (impl_->profiling)
@@ -130,9 +167,54 @@ Status ExecutionContext::execute() {
 }
 
 void ExecutionContext::set_profiling(bool on) { impl_->profiling = on; }
-const std::vector<LayerTime>& ExecutionContext::layer_times() const { return impl_->layer_times; }
+const std::vector<LayerTime>& ExecutionContext::layer_times() const {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::layer_times(*impl_->cuda);
+#endif
+  return impl_->layer_times;
+}
+
+namespace {
+Status cpu_engine(const char* what) {
+  return Status(ErrorCode::kInvalidArgument, std::string(what) + " needs an engine of the CUDA backend",
+                "build the plan with --backend cuda; CPU engines use set_input / execute / output");
+}
+}  // namespace
+
+Status ExecutionContext::set_tensor_address(const std::string& name, void* device_ptr) {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::set_tensor_address(*impl_->cuda, name, device_ptr);
+#endif
+  return cpu_engine("set_tensor_address");
+}
+
+Status ExecutionContext::enqueue(void* stream) {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) {
+    cuda::set_profiling(*impl_->cuda, impl_->profiling);
+    return cuda::enqueue(*impl_->cuda, stream);
+  }
+#endif
+  return cpu_engine("enqueue");
+}
+
+void ExecutionContext::set_cuda_graph(bool on) {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) cuda::set_cuda_graph(*impl_->cuda, on);
+#endif
+}
+
+void* ExecutionContext::stream() const {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::context_stream(*impl_->cuda);
+#endif
+  return nullptr;
+}
 
 Result<TensorView> ExecutionContext::output(const std::string& name) const {
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::host_output(*impl_->cuda, name);
+#endif
   const auto& g = impl_->engine->graph();
   for (size_t i = 0; i < g.outputs.size(); ++i) {
     if (g.outputs[i]->name != name) continue;

@@ -110,7 +110,7 @@ def test_help_documents_exit_codes():
     assert "Exit codes" in p.stdout
     for code in range(8):
         assert re.search(rf"^\s+{code}\s+\S", p.stdout, re.M), f"exit code {code} not documented"
-    for sub in ["check", "build", "run", "inspect", "ops", "explain"]:
+    for sub in ["check", "build", "run", "inspect", "bench", "ops", "explain"]:
         assert sub in p.stdout
 
 
@@ -523,7 +523,7 @@ def test_inspect_text(tiny_plan):
     plan, _, _ = tiny_plan
     p = kiln("inspect", plan)
     assert p.returncode == EXIT_OK, p.stderr
-    assert "format version 1" in p.stdout and "backend cpu" in p.stdout
+    assert f"format version {plan_format_version(plan)}," in p.stdout and "backend cpu" in p.stdout
     assert f"({plan.stat().st_size:,} bytes)" in p.stdout
     assert re.search(r"^input\s+x\s+f32\[1x3\]$", p.stdout, re.M)
     assert re.search(r"^\s+0\s+add0\s+Add\s+f32\[1x3\], f32\[3\] -> f32\[1x3\]\s+12 B", p.stdout, re.M)
@@ -535,7 +535,7 @@ def test_inspect_json(tiny_plan):
     p = kiln("inspect", plan, "--json")
     assert p.returncode == EXIT_OK, p.stderr
     info = json.loads(p.stdout)
-    assert info["plan"]["format_version"] == 1
+    assert info["plan"]["format_version"] == plan_format_version(plan)
     assert info["plan"]["backend"] == "cpu"
     assert info["plan"]["file_bytes"] == plan.stat().st_size
     assert info["plan"]["weights_bytes"] >= B.nbytes + W.nbytes
@@ -546,6 +546,11 @@ def test_inspect_json(tiny_plan):
     assert layers["add0"]["op"] == "Add" and layers["add0"]["weight_bytes"] == B.nbytes
     assert layers["mul1"]["weight_bytes"] == W.nbytes
     assert info["totals"]["Mul"] == {"layers": 2, "weight_bytes": W.nbytes}
+
+
+def plan_format_version(plan):
+    """The format version in a plan's preamble (after the 8-byte magic)."""
+    return struct.unpack_from("<I", plan.read_bytes(), 8)[0]
 
 
 def patched(plan, tmp_path, fn, name):
@@ -595,7 +600,7 @@ def test_plan_from_newer_format(tiny_plan, tmp_path):
         p = kiln(cmd, bad)
         assert p.returncode == EXIT_PLAN
         assert errors(p) == ["KLN-E4002"]
-        assert "format version 2" in p.stderr and "newer kiln" in p.stderr
+        assert f"format version {plan_format_version(plan) + 1}" in p.stderr and "newer kiln" in p.stderr
 
 
 def test_not_a_plan(tmp_path):
@@ -679,3 +684,217 @@ def test_run_time_shape_error_is_a_runtime_error(tmp_path):
     assert p.returncode == EXIT_RUNTIME, p.stderr
     assert errors(p) == ["KLN-E2001"]
     assert "dyn_add" in p.stderr
+
+
+# ---- backend options, bench, CUDA additions (all runnable without a GPU) ----------------
+
+
+def gpu_present():
+    """True when this machine has a usable NVIDIA GPU (then the no-GPU tests do not apply)."""
+    import shutil
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    p = subprocess.run([smi, "-L"], capture_output=True, text=True)
+    return p.returncode == 0 and "GPU" in p.stdout
+
+
+@pytest.mark.parametrize("cmd", ["build", "run", "bench", "inspect"])
+@pytest.mark.parametrize("flags", [["--fp16"], ["--bf16"], ["--no-tf32"], ["--device", "0"],
+                                   ["--backend", "cpu", "--fp16"]])
+def test_cuda_only_options_need_cuda_backend(tiny, tmp_path, cmd, flags):
+    path, _, _ = tiny
+    p = kiln(cmd, path, *flags)
+    assert p.returncode == EXIT_USAGE, p.stderr
+    assert errors(p) == ["KLN-E0002"], p.stderr
+    flag = "--device" if flags[-1] == "0" else flags[-1]
+    assert flag in p.stderr
+    assert "cuda backend only" in p.stderr and "hint: add --backend cuda" in p.stderr
+    assert not path.with_suffix(".kiln").exists()
+
+
+def test_fp16_and_bf16_exclude_each_other(tiny):
+    path, _, _ = tiny
+    for cmd in ("build", "bench"):
+        p = kiln(cmd, path, "--backend", "cuda", "--fp16", "--bf16")
+        assert p.returncode == EXIT_USAGE, p.stderr
+        assert errors(p) == ["KLN-E0002"] and "exclude each other" in p.stderr
+
+
+def test_bad_backend_name(tiny):
+    path, _, _ = tiny
+    p = kiln("build", path, "--backend", "tpu")
+    assert p.returncode == EXIT_USAGE
+
+
+def test_build_reports_backend(tiny, tmp_path):
+    path, _, _ = tiny
+    p = kiln("build", path, "-o", tmp_path / "t.kiln", "--backend", "cpu")
+    assert p.returncode == EXIT_OK, p.stderr
+    assert re.search(r"^plan: .*, opt level 2, backend cpu$", p.stdout, re.M), p.stdout
+
+
+def test_plan_ignores_build_options(tiny_plan, tmp_path):
+    """A plan's backend and precision are fixed: build flags are noted and ignored."""
+    plan, x, _ = tiny_plan
+    p = kiln("run", plan, *run_args(tmp_path), "--fp16", "--backend", "cuda")
+    assert p.returncode == EXIT_OK, p.stderr
+    assert "note: --backend is ignored" in p.stderr and "note: --fp16 is ignored" in p.stderr
+    assert "values: 4 0 12.25" in p.stdout
+
+
+@pytest.mark.skipif(gpu_present(), reason="checks the failure on machines without a GPU")
+@pytest.mark.parametrize("cmd", ["bench", "build", "run"])
+def test_cuda_without_gpu_fails_cleanly(tiny, tmp_path, cmd):
+    """No GPU (or a kiln built without CUDA): NoGpu, runtime exit code, no crash."""
+    path, _, _ = tiny
+    p = kiln(cmd, path, "--backend", "cuda", "--fp16", *(run_args(tmp_path) if cmd == "run" else []))
+    assert p.returncode == EXIT_RUNTIME, p.stderr
+    assert errors(p) == ["KLN-E6004"], p.stderr
+    assert "kiln was built without CUDA" in p.stderr or "no CUDA GPU" in p.stderr
+    assert "hint:" in p.stderr
+    assert not path.with_suffix(".kiln").exists()
+
+
+@pytest.mark.skipif(gpu_present(), reason="checks the failure on machines without a GPU")
+def test_bench_device_without_gpu(tiny_plan):
+    plan, _, _ = tiny_plan
+    p = kiln("bench", plan, "--device", "0", "--iterations", "1")
+    assert p.returncode == EXIT_RUNTIME and errors(p) == ["KLN-E6004"], p.stderr
+
+
+def bench_json(*args):
+    p = kiln("bench", *args, "--json", "-")
+    assert p.returncode == EXIT_OK, p.stderr
+    return json.loads(p.stdout), p
+
+
+def check_stats(s, count):
+    assert s["count"] == count
+    assert 0 <= s["min"] <= s["median"] <= s["p90"] <= s["p95"] <= s["p99"] <= s["max"]
+    assert s["min"] <= s["mean"] <= s["max"]
+
+
+def test_bench_cpu_iterations(tiny_plan, tmp_path):
+    plan, _, _ = tiny_plan
+    info, p = bench_json(plan, "--iterations", "25", "--warmup-ms", "0")
+    assert info["schema"] == "kiln-bench/1"
+    assert info["engine"]["backend"] == "cpu" and info["engine"]["source"] == "loaded"
+    assert info["engine"]["precision"] is None and info["memory"] is None
+    assert info["config"]["iterations"] == 25 and info["config"]["duration_s"] is None
+    assert info["config"]["streams"] == 1 and info["config"]["batch"] == 1
+    assert info["throughput"]["inferences"] == 25
+    assert info["throughput"]["wall_s"] > 0
+    assert info["throughput"]["items_per_s"] == pytest.approx(info["throughput"]["qps"])
+    check_stats(info["times_ms"]["latency"], 25)
+    for k in ("gpu_compute", "enqueue", "h2d", "d2h"):
+        assert info["times_ms"][k] is None
+    assert [(i["name"], i["dtype"], i["shape"]) for i in info["inputs"]] == [
+        ("x", "f32", [1, 3]), ("x2", "f32", [64])]
+    assert info["inputs"][0]["source"] == "random uniform [-1, 1] (seed 1)"
+    assert [o["name"] for o in info["outputs"]] == ["y", "z"]
+    assert info["warnings"] == []
+    # The human report went to stderr, as stdout holds the JSON.
+    assert "throughput:" in p.stderr and "latency (execute)" in p.stderr
+
+
+def test_bench_streams_and_duration(tiny, tmp_path):
+    path, _, _ = tiny
+    out = tmp_path / "bench.json"
+    p = kiln("bench", path, "--streams", "3", "--duration-s", "0.3", "--warmup-ms", "10",
+             "--json", out)
+    assert p.returncode == EXIT_OK, p.stderr
+    assert f"wrote {out}" in p.stdout
+    assert re.search(r"^throughput: \d+\.\d+ qps, \d+\.\d items/s \(batch 1; \d+ inferences in "
+                     r"\d+\.\d+ s\)$", p.stdout, re.M), p.stdout
+    assert re.search(r"^  latency \(execute\)(\s+\d+\.\d{4}){7}$", p.stdout, re.M), p.stdout
+    info = json.loads(out.read_text())
+    assert info["engine"]["source"] == "built"
+    assert info["config"]["streams"] == 3 and info["config"]["duration_s"] == 0.3
+    assert info["throughput"]["wall_s"] >= 0.3
+    assert info["times_ms"]["latency"]["count"] == info["throughput"]["inferences"] >= 3
+
+
+def test_bench_inputs_and_shapes(tmp_path):
+    path = tmp_path / "sym.onnx"
+    onnx.save(symbolic_model(), path)
+    plan = tmp_path / "sym.kiln"
+    assert kiln("build", path, "-o", plan).returncode == EXIT_OK
+    # Symbolic dims: random data needs --shapes (or a file).
+    p = kiln("bench", plan, "--iterations", "2")
+    assert p.returncode == EXIT_USAGE and errors(p) == ["KLN-E2004"], p.stderr
+    assert "--shapes x:" in p.stderr
+    info, _ = bench_json(plan, "--iterations", "2", "--shapes", "x:5x3")
+    assert info["inputs"][0]["shape"] == [5, 3] and info["config"]["batch"] == 5
+    np.save(tmp_path / "x.npy", np.ones((4, 3), np.float32))
+    info, _ = bench_json(plan, "--iterations", "2", "--input", f"x={tmp_path / 'x.npy'}")
+    assert info["inputs"][0]["source"] == str(tmp_path / "x.npy")
+    assert info["config"]["batch"] == 4
+    # Data of the wrong dtype is refused before anything runs.
+    np.save(tmp_path / "xi.npy", np.ones((4, 3), np.int32))
+    p = kiln("bench", plan, "--iterations", "2", "--input", f"x={tmp_path / 'xi.npy'}")
+    assert p.returncode == EXIT_RUNTIME and errors(p) == ["KLN-E2005"], p.stderr
+    p = kiln("bench", plan, "--input", f"nosuch={tmp_path / 'x.npy'}")
+    assert p.returncode == EXIT_USAGE and errors(p) == ["KLN-E0005"]
+
+
+def test_bench_integer_inputs_by_name(tmp_path):
+    """BERT-style inputs: the mask is all ones and token types all zeros whatever the seed."""
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    nodes = [helper.make_node("Add", [n, n], [n + "_2"], name=n + "_add") for n in names]
+    m = make_model(nodes, [vi(n, TensorProto.INT64, [2, 8]) for n in names],
+                   [vi(n + "_2", TensorProto.INT64, [2, 8]) for n in names])
+    path = tmp_path / "bert_like.onnx"
+    onnx.save(m, path)
+    info, _ = bench_json(path, "--iterations", "1", "--seed", "7")
+    src = {i["name"]: i["source"] for i in info["inputs"]}
+    assert src["input_ids"] == "random integers [0, 100) (seed 7)"
+    assert src["attention_mask"].startswith("all 1")
+    assert src["token_type_ids"].startswith("all 0")
+    assert info["config"]["seed"] == 7
+
+
+@pytest.mark.parametrize("args", [["--iterations", "3", "--duration-s", "1"], ["--streams", "0"],
+                                  ["--warmup-ms", "-1"], ["--iterations", "0"]])
+def test_bench_option_errors(tiny_plan, args):
+    plan, _, _ = tiny_plan
+    assert kiln("bench", plan, *args).returncode == EXIT_USAGE
+
+
+def test_bench_missing_and_corrupt(tiny_plan, tmp_path):
+    plan, _, _ = tiny_plan
+    p = kiln("bench", tmp_path / "nope.kiln")
+    assert p.returncode == EXIT_IO and errors(p) == ["KLN-E0003"]
+    bad = patched(plan, tmp_path, lambda d: flip_byte(d, 40), "flipped.kiln")
+    p = kiln("bench", bad)
+    assert p.returncode == EXIT_PLAN and errors(p) == ["KLN-E4003"]
+
+
+def test_inspect_cpu_plan_has_no_cuda_sections(tiny_plan):
+    plan, _, _ = tiny_plan
+    info = json.loads(kiln("inspect", plan, "--json").stdout)
+    assert info["plan"]["precision"] is None and info["plan"]["allow_tf32"] is None
+    assert info["memory"] is None
+    assert info["host_fallback"] == {"count": 0, "ops": {}, "nodes": []}
+    assert info["reformats"] == {"count": 0, "nodes": []}
+    text = kiln("inspect", plan).stdout
+    assert "host fallback" not in text and "reformat" not in text and "memory:" not in text
+
+
+def test_inspect_onnx_directly(tiny):
+    path, _, _ = tiny
+    p = kiln("inspect", path, "--json")
+    assert p.returncode == EXIT_OK, p.stderr
+    assert [l["name"] for l in json.loads(p.stdout)["layers"]] == ["add0", "mul0", "mul1"]
+
+
+@pytest.mark.parametrize("code,exit_code", [("KLN-E6001", EXIT_RUNTIME), ("KLN-E6004", EXIT_RUNTIME),
+                                            ("KLN-E6005", EXIT_PLAN), ("KLN-E6006", EXIT_UNSUPPORTED)])
+def test_gpu_error_exit_codes(code, exit_code):
+    p = kiln("explain", code)
+    assert p.returncode == EXIT_OK
+    assert f"exit code: {exit_code}" in p.stdout
+
+
+def test_version_lists_backends():
+    assert re.search(r"backends: cpu(, cuda)?\)", kiln("--version").stdout)

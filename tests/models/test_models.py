@@ -6,6 +6,9 @@ have a relative L2 error ||kiln - ort|| / ||ort|| below 1e-4 (f32 end to end, so
 summation order differs). The max abs error is reported alongside.
 
     KILN_BIN=build/kiln pytest tests/models -m resnet50 -s
+
+On a GPU machine KILN_BUILD_ARGS selects the CUDA backend, e.g. "--backend cuda --no-tf32"
+(bar: rel L2 < 1e-4) or "--backend cuda --fp16" (bar: rel L2 < 1e-2, KILN_REL_L2_TOL).
 """
 import os
 import subprocess
@@ -19,7 +22,8 @@ import pytest
 import export_models
 
 KILN_BIN = os.environ.get("KILN_BIN", "/work/main/build-models/kiln")
-REL_L2_TOL = 1e-4
+BUILD_ARGS = os.environ.get("KILN_BUILD_ARGS", "").split()
+REL_L2_TOL = float(os.environ.get("KILN_REL_L2_TOL", "1e-4"))
 #: Generous per-command limit: a hang must fail the test, not the whole CI job.
 CMD_TIMEOUT_S = 600
 
@@ -64,7 +68,7 @@ def test_model_matches_onnxruntime(name, kiln_bin, tmp_path, record_property):
     out_names = [o.name for o in sess.get_outputs()]
 
     plan = tmp_path / f"{name}.kiln"
-    build = [kiln_bin, "build", str(model), "-o", str(plan)]
+    build = [kiln_bin, "build", str(model), "-o", str(plan)] + BUILD_ARGS
     if export_models.MODELS[name].shapes:
         build += ["--shapes", export_models.MODELS[name].shapes]
     times["kiln build"] = run_cmd(build, "kiln build")
@@ -94,7 +98,8 @@ def test_model_matches_onnxruntime(name, kiln_bin, tmp_path, record_property):
         rel = float(np.linalg.norm(diff) / norm) if norm > 0 else float(np.linalg.norm(diff))
         max_abs = float(np.abs(diff).max()) if diff.size else 0.0
         results.append((oname, rel, max_abs))
-        print(f"  {oname}: rel L2 {rel:.3e}, max abs {max_abs:.3e}, dtype {got.dtype}")
+        print(f"  {oname}: rel L2 {rel:.3e}, max abs {max_abs:.3e}, dtype {got.dtype} "
+              f"[{' '.join(BUILD_ARGS) or 'cpu'}]")
         if got.dtype != expect.dtype:
             failures.append(f"output '{oname}': dtype {got.dtype}, expected {expect.dtype}")
         if not np.isfinite(got).all() or not rel < REL_L2_TOL:

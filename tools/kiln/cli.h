@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,42 @@ Command add_run_command(CLI::App& app);
 Command add_inspect_command(CLI::App& app);
 Command add_ops_command(CLI::App& app);
 Command add_explain_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
+
+/// Backend and precision options of the commands that may build a plan from an .onnx
+/// model (build, run, inspect, bench). Unset optionals mean "not given on the command line".
+struct BackendOptions {
+  std::optional<std::string> backend;  ///< "cpu" (default) or "cuda"
+  bool fp16 = false;
+  bool bf16 = false;
+  bool no_tf32 = false;
+  std::optional<int> device;
+};
+/// Adds --backend, --fp16, --bf16, --no-tf32 and --device to `sub`.
+void add_backend_options(CLI::App* sub, BackendOptions& o);
+/// True when load_engine builds `path` in memory (an .onnx file that is not a plan), i.e.
+/// when build options apply. False for plans and for paths that cannot be opened.
+bool builds_from_onnx(const std::string& path);
+/// Checks the backend options and copies them into `cfg`. When `building` is false (the
+/// model is a plan, whose backend and precision are fixed), --backend/--fp16/--bf16/
+/// --no-tf32 are ignored with a note on stderr; --device still selects the GPU.
+/// Errors: InvalidArgument (--fp16 with --bf16; a CUDA-only option without --backend
+/// cuda), NoGpu (--backend cuda in a kiln built without CUDA).
+Status apply_backend_options(const BackendOptions& o, bool building, BuilderConfig& cfg);
+/// load_engine for the commands with backend options: checks them (apply_backend_options),
+/// makes the GPU current when building for cuda or --device was given, then loads the plan
+/// or builds the model with `cfg` plus the options.
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& logger,
+                                            BuilderConfig cfg, const BackendOptions& backend,
+                                            std::string* what = nullptr);
+/// The Status for "this kiln has no CUDA backend" (NoGpu, naming the rebuild option).
+Status built_without_cuda();
+/// Makes `device` the calling thread's current CUDA device (the runtime allocates and
+/// launches on the current device). Errors: NoGpu (no GPU visible, or kiln built without
+/// CUDA), InvalidArgument (ordinal out of range), CudaError.
+Status use_cuda_device(int device);
+/// "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)", or "" when it cannot be queried.
+std::string cuda_device_description(int device);
 
 /// Logger level for a `-v` count: 0 warnings, 1 info, 2 debug, 3+ trace.
 LogLevel log_level_for(int verbosity);

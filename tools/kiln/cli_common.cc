@@ -26,7 +26,8 @@ const std::vector<ExitCodeInfo>& exit_code_table() {
        "build or plan error: pass failure, not a plan, corrupt/truncated plan, other format "
        "version or backend"},
       {kExitRuntime,
-       "runtime error: input of the wrong shape or type, kernel failure, out of memory"},
+       "runtime error: input of the wrong shape or type, kernel failure, out of memory, no "
+       "usable GPU, CUDA/cuDNN/cuBLAS failure"},
   };
   return t;
 }
@@ -59,15 +60,21 @@ int exit_code_for(ErrorCode code) {
     case ErrorCode::kInputShapeMismatch:
     case ErrorCode::kOutOfMemory:
       return kExitRuntime;
+    // A plan for another GPU is a plan problem like one for another backend; a node
+    // without a GPU kernel is a feature kiln lacks.
+    case ErrorCode::kGpuArchMismatch:
+      return kExitPlan;
+    case ErrorCode::kNoGpuKernel:
+      return kExitUnsupported;
     default:
       break;
   }
   // Everything else by catalogue section (error_codes.def): 1xxx/2xxx model problems,
-  // 3xxx build, 4xxx plan files, 5xxx runtime.
+  // 3xxx build, 4xxx plan files, 5xxx runtime, 6xxx GPU (no GPU, CUDA library failures).
   const int n = static_cast<int>(code);
   if (n >= 1000 && n < 3000) return kExitModel;
   if (n >= 3000 && n < 5000) return kExitPlan;
-  if (n >= 5000 && n < 6000) return kExitRuntime;
+  if (n >= 5000 && n < 7000) return kExitRuntime;
   return kExitInternal;
 }
 
@@ -175,17 +182,23 @@ Status write_file(const std::string& path, const void* data, size_t size) {
   return Status::ok();
 }
 
-Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& logger,
-                                            const BuilderConfig& cfg, std::string* what) {
+bool builds_from_onnx(const std::string& path) {
   // Only the magic decides; the parser or the runtime reads the file itself.
   char magic[sizeof plan::kMagic] = {};
   std::ifstream f(path, std::ios::binary);
-  if (!f) return Status(ErrorCode::kIoError, "cannot open '" + path + "'", "check the path");
+  if (!f) return false;
   f.read(magic, sizeof magic);
   const bool is_plan = f.gcount() == static_cast<std::streamsize>(sizeof magic) &&
                        std::memcmp(magic, plan::kMagic, sizeof magic) == 0;
   const bool is_onnx = path.size() >= 5 && path.compare(path.size() - 5, 5, ".onnx") == 0;
-  if (!is_plan && is_onnx) {
+  return !is_plan && is_onnx;
+}
+
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& logger,
+                                            const BuilderConfig& cfg, std::string* what) {
+  if (!std::ifstream(path, std::ios::binary))
+    return Status(ErrorCode::kIoError, "cannot open '" + path + "'", "check the path");
+  if (builds_from_onnx(path)) {
     if (what) *what = "built";
     Parser parser(logger);
     auto net = parser.parse_from_file(path);
@@ -202,6 +215,73 @@ Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& log
   }
   if (what) *what = "loaded";
   return Runtime(logger).deserialize_file(path);
+}
+
+void add_backend_options(CLI::App* sub, BackendOptions& o) {
+  sub->add_option("--backend", o.backend, "backend to build for: cpu (default) or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  sub->add_flag("--fp16", o.fp16, "CUDA: store and compute float tensors in FP16");
+  sub->add_flag("--bf16", o.bf16, "CUDA: store and compute float tensors in BF16");
+  sub->add_flag("--no-tf32", o.no_tf32,
+                "CUDA, FP32: no TF32 tensor cores in convolutions and GEMMs");
+  sub->add_option("--device", o.device, "CUDA device ordinal (default 0)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+Status built_without_cuda() {
+  return Status(ErrorCode::kNoGpu, "kiln was built without CUDA: the cuda backend is not available",
+                "rebuild kiln with -DKILN_CUDA=ON (needs the CUDA toolkit), or use --backend cpu");
+}
+
+Status apply_backend_options(const BackendOptions& o, bool building, BuilderConfig& cfg) {
+  if (o.fp16 && o.bf16)
+    return Status(ErrorCode::kInvalidArgument, "--fp16 and --bf16 exclude each other",
+                  "give one of them: --fp16 for FP16, --bf16 for BF16 (wider range)");
+  // The CUDA-only options that were given, for messages.
+  std::vector<std::string> cuda_only;
+  if (o.fp16) cuda_only.push_back("--fp16");
+  if (o.bf16) cuda_only.push_back("--bf16");
+  if (o.no_tf32) cuda_only.push_back("--no-tf32");
+  if (o.device) cuda_only.push_back("--device");
+  if (o.device) cfg.device = *o.device;
+  if (!building) {
+    // A plan's backend and precision were fixed when it was built.
+    std::vector<std::string> ignored;
+    if (o.backend) ignored.push_back("--backend");
+    for (const auto& f : cuda_only)
+      if (f != "--device") ignored.push_back(f);
+    for (const auto& f : ignored)
+      std::cerr << "note: " << f
+                << " is ignored: a plan keeps the backend and precision it was built with\n";
+    return Status::ok();
+  }
+  const bool cuda = o.backend.value_or("cpu") == "cuda";
+  if (!cuda && !cuda_only.empty()) {
+    std::string flags;
+    for (const auto& f : cuda_only) flags += (flags.empty() ? "" : ", ") + f;
+    return Status(ErrorCode::kInvalidArgument,
+                  flags + (cuda_only.size() == 1 ? " applies" : " apply") +
+                      " to the cuda backend only, and the backend is cpu",
+                  "add --backend cuda, or drop " + flags);
+  }
+#ifndef KILN_WITH_CUDA
+  if (cuda) return built_without_cuda();
+#endif
+  cfg.backend = cuda ? Backend::kCuda : Backend::kCpu;
+  cfg.precision = o.fp16 ? Precision::kFp16 : o.bf16 ? Precision::kBf16 : Precision::kFp32;
+  cfg.allow_tf32 = !o.no_tf32;
+  return Status::ok();
+}
+
+Result<std::unique_ptr<Engine>> load_engine(const std::string& path, Logger& logger,
+                                            BuilderConfig cfg, const BackendOptions& backend,
+                                            std::string* what) {
+  const bool building = builds_from_onnx(path);
+  KILN_RETURN_IF_ERROR(apply_backend_options(backend, building, cfg));
+  if (backend.device || (building && cfg.backend == Backend::kCuda)) {
+    KILN_RETURN_IF_ERROR(use_cuda_device(cfg.device));
+  }
+  return load_engine(path, logger, cfg, what);
 }
 
 std::string group_digits(uint64_t v) {

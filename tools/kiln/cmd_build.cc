@@ -1,5 +1,6 @@
-// `kiln build model.onnx -o model.kiln`: parse, optimise and serialise a plan for the CPU
-// backend; prints the time of each phase and the plan size.
+// `kiln build model.onnx -o model.kiln [--backend cuda --fp16]`: parse, optimise and
+// serialise a plan for the CPU or the CUDA backend; prints the time of each phase and the
+// plan size.
 #include <algorithm>
 #include <iostream>
 
@@ -17,6 +18,7 @@ struct BuildOptions {
   int opt_level = 2;
   std::vector<std::string> disabled_passes;
   std::vector<std::string> dump_after;
+  BackendOptions backend;
   int verbose = 0;
 };
 
@@ -59,6 +61,11 @@ int run_build(const BuildOptions& o) {
   auto shapes = parse_shapes(o.shapes);
   if (!shapes.is_ok()) return fail(shapes.status());
   cfg.input_shapes = *shapes;
+  if (Status st = apply_backend_options(o.backend, /*building=*/true, cfg); !st.is_ok())
+    return fail(st);
+  // Fail before a long parse when the GPU is missing; the builder times kernels on it.
+  if (cfg.backend == Backend::kCuda)
+    if (Status st = use_cuda_device(cfg.device); !st.is_ok()) return fail(st);
   if (Status st = check_pass_names(o.disabled_passes, "--disable-pass", false); !st.is_ok())
     return fail(st);
   if (Status st = check_pass_names(o.dump_after, "--dump-after", true); !st.is_ok())
@@ -99,7 +106,13 @@ int run_build(const BuildOptions& o) {
   std::cout << "plan: " << output << ", " << format_bytes(plan->size()) << " ("
             << group_digits(plan->size()) << " bytes), " << count(g.nodes().size(), "layer") << ", "
             << count(g.inputs.size(), "input") << ", " << count(g.outputs.size(), "output")
-            << ", opt level " << o.opt_level << "\n";
+            << ", opt level " << o.opt_level << ", backend " << backend_name(cfg.backend);
+  if (cfg.backend == Backend::kCuda) {
+    std::cout << " (" << precision_name(cfg.precision);
+    if (cfg.precision == Precision::kFp32) std::cout << (cfg.allow_tf32 ? ", tf32" : ", no tf32");
+    std::cout << ", device " << cfg.device << ")";
+  }
+  std::cout << "\n";
   return kExitOk;
 }
 
@@ -107,7 +120,8 @@ int run_build(const BuildOptions& o) {
 
 Command add_build_command(CLI::App& app) {
   auto o = std::make_shared<BuildOptions>();
-  CLI::App* sub = app.add_subcommand("build", "Build a plan file from an ONNX model (CPU backend)");
+  CLI::App* sub =
+      app.add_subcommand("build", "Build a plan file from an ONNX model (CPU or CUDA backend)");
   sub->add_option("model", o->model, "ONNX model file")->required();
   sub->add_option("-o,--output", o->output,
                   "plan file to write (default: the model path with .kiln)");
@@ -124,6 +138,7 @@ Command add_build_command(CLI::App& app) {
   sub->add_option("--dump-after", o->dump_after,
                   "print the graph after pass NAME ('all': every pass); repeatable")
       ->allow_extra_args(false);
+  add_backend_options(sub, o->backend);
   sub->add_flag("-v,--verbose", o->verbose, "log more (-v info, -vv debug)");
   return {sub, [o] { return run_build(*o); }};
 }

@@ -1,12 +1,17 @@
 // `kiln inspect model.kiln [--json]`: what a plan holds: its header (format and kiln
-// version, backend, sizes, build options), inputs and outputs, one line per layer with
-// shapes, dtypes, weight bytes and tactic, and totals per op type.
+// version, backend, precision, sizes, build options), inputs and outputs, one line per
+// layer with shapes, dtypes, weight bytes and tactic, and totals per op type. For CUDA
+// plans also: the nodes that run on the host (tactic "host"), the layout reformats the
+// builder inserted, and the activation memory plan against the naive sum.
+//
+// A plan file is read with the plan reader alone, not the runtime: inspecting a CUDA plan
+// needs no GPU.
 #include <iostream>
 #include <map>
-
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "engine/plan.h"
 #include "ir/graph.h"
 #include "runtime/engine_impl.h"
 
@@ -18,6 +23,20 @@ using nlohmann::json;
 struct InspectOptions {
   std::string plan;
   bool json = false;
+  std::vector<std::string> shapes;
+  BackendOptions backend;
+};
+
+/// Prefix of the Transpose nodes the CUDA layout pass inserts between NCHW and NHWC.
+constexpr const char* kReformatPrefix = "kiln_reformat";
+/// Tactic of nodes the CUDA backend runs on the host.
+constexpr const char* kHostTactic = "host";
+
+/// What inspect reports on: the plan's graph and header, and its memory figures.
+struct PlanView {
+  const ir::Graph* graph = nullptr;
+  const plan::PlanInfo* info = nullptr;
+  Engine::MemoryStats memory;
 };
 
 struct Layer {
@@ -39,6 +58,25 @@ void collect(const ir::Graph& g, int depth, std::vector<Layer>& out) {
     out.push_back({depth, n.get(), constant_input_bytes(*n)});
     for (const ir::Graph* sg : n->subgraphs()) collect(*sg, depth + 1, out);
   }
+}
+
+bool is_host_fallback(const ir::Node& n) { return n.tactic == kHostTactic; }
+bool is_reformat(const ir::Node& n) {
+  return n.op_type == "Transpose" && n.name.rfind(kReformatPrefix, 0) == 0;
+}
+
+/// Host-fallback nodes per op type, in op-name order.
+std::map<std::string, int> host_ops(const std::vector<Layer>& layers) {
+  std::map<std::string, int> ops;
+  for (const auto& l : layers)
+    if (is_host_fallback(*l.node)) ++ops[l.node->op_type];
+  return ops;
+}
+
+/// Activation memory saved by the arena against one buffer per tensor, in percent.
+double saving_pct(const Engine::MemoryStats& m) {
+  if (m.naive_bytes == 0) return 0.0;
+  return 100.0 * (1.0 - static_cast<double>(m.arena_bytes) / static_cast<double>(m.naive_bytes));
 }
 
 json shape_json(const Shape& s) {
@@ -69,8 +107,9 @@ std::string values_text(const std::vector<ir::Value*>& vs) {
   return s.empty() ? "-" : s;
 }
 
-int print_json(const std::string& path, const Engine& e, const std::vector<Layer>& layers) {
-  const plan::PlanInfo& info = e.impl().plan.info;
+int print_json(const std::string& path, const PlanView& pv, const std::vector<Layer>& layers) {
+  const plan::PlanInfo& info = *pv.info;
+  const bool cuda = info.backend == Backend::kCuda;
   json j;
   j["file"] = path;
   json bi = json::parse(info.build_info, nullptr, /*allow_exceptions=*/false);
@@ -78,15 +117,18 @@ int print_json(const std::string& path, const Engine& e, const std::vector<Layer
                {"kiln_version", info.kiln_version},
                {"backend", backend_name(info.backend)},
                {"compute_capability", info.compute_capability},
+               {"precision", cuda ? json(precision_name(info.precision)) : json(nullptr)},
+               {"allow_tf32", cuda ? json(info.allow_tf32) : json(nullptr)},
                {"file_bytes", info.file_bytes},
                {"weights_bytes", info.weights_bytes},
                {"build_info", bi.is_discarded() ? json(info.build_info) : bi}};
   j["inputs"] = json::array();
-  for (const ir::Value* v : e.graph().inputs) j["inputs"].push_back(value_json(v));
+  for (const ir::Value* v : pv.graph->inputs) j["inputs"].push_back(value_json(v));
   j["outputs"] = json::array();
-  for (const ir::Value* v : e.graph().outputs) j["outputs"].push_back(value_json(v));
+  for (const ir::Value* v : pv.graph->outputs) j["outputs"].push_back(value_json(v));
   j["layers"] = json::array();
   json totals = json::object();
+  json host_nodes = json::array(), reformats = json::array();
   for (size_t i = 0; i < layers.size(); ++i) {
     const ir::Node& n = *layers[i].node;
     json l = {{"index", i},
@@ -106,8 +148,23 @@ int print_json(const std::string& path, const Engine& e, const std::vector<Layer
     if (t.is_null()) t = {{"layers", 0}, {"weight_bytes", uint64_t{0}}};
     t["layers"] = t["layers"].get<int>() + 1;
     t["weight_bytes"] = t["weight_bytes"].get<uint64_t>() + layers[i].weight_bytes;
+    if (is_host_fallback(n)) host_nodes.push_back({{"name", n.name}, {"op", n.op_type}});
+    if (is_reformat(n))
+      reformats.push_back({{"name", n.name},
+                           {"input", value_json(n.input(0))},
+                           {"output", value_json(n.output(0))}});
   }
   j["totals"] = totals;
+  j["host_fallback"] = {
+      {"count", host_nodes.size()}, {"ops", host_ops(layers)}, {"nodes", host_nodes}};
+  j["reformats"] = {{"count", reformats.size()}, {"nodes", reformats}};
+  if (cuda)
+    j["memory"] = {{"arena_bytes", pv.memory.arena_bytes},
+                   {"naive_bytes", pv.memory.naive_bytes},
+                   {"weight_bytes", pv.memory.weight_bytes},
+                   {"saving_pct", saving_pct(pv.memory)}};
+  else
+    j["memory"] = nullptr;
   std::cout << j.dump(2) << "\n";
   return kExitOk;
 }
@@ -128,20 +185,59 @@ void print_table(const std::vector<std::vector<std::string>>& rows, const std::s
   }
 }
 
-int print_text(const std::string& path, const Engine& e, const std::vector<Layer>& layers) {
-  const plan::PlanInfo& info = e.impl().plan.info;
+// The CUDA-only sections: memory plan, host fallbacks, reformats.
+void print_cuda_sections(const PlanView& pv, const std::vector<Layer>& layers) {
+  const Engine::MemoryStats& m = pv.memory;
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.1f%%", saving_pct(m));
+  std::cout << "memory: weights " << format_bytes(m.weight_bytes) << ", activation arena "
+            << format_bytes(m.arena_bytes) << " (" << group_digits(m.arena_bytes)
+            << " bytes) per context vs " << format_bytes(m.naive_bytes) << " ("
+            << group_digits(m.naive_bytes) << " bytes) naive: saving " << pct << "\n";
+
+  const auto ops = host_ops(layers);
+  int host = 0;
+  std::string op_list;
+  for (const auto& [op, k] : ops) {
+    host += k;
+    op_list += (op_list.empty() ? "" : ", ") + op + " x" + std::to_string(k);
+  }
+  std::cout << "host fallback: " << host << (host == 1 ? " node" : " nodes")
+            << (host ? " (" + op_list + ")" : std::string()) << "\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& l : layers)
+    if (is_host_fallback(*l.node)) rows.push_back({l.node->name, l.node->op_type});
+  print_table(rows, "  ");
+
+  rows.clear();
+  for (const auto& l : layers)
+    if (is_reformat(*l.node))
+      rows.push_back(
+          {l.node->name, values_text(l.node->inputs) + " -> " + values_text(l.node->outputs)});
+  std::cout << "reformat nodes: " << rows.size() << "\n";
+  print_table(rows, "  ");
+}
+
+int print_text(const std::string& path, const PlanView& pv, const std::vector<Layer>& layers) {
+  const plan::PlanInfo& info = *pv.info;
+  const bool cuda = info.backend == Backend::kCuda;
   std::cout << "plan: " << path << "\n"
             << "  format version " << info.format_version << ", built by kiln " << info.kiln_version
             << ", backend " << backend_name(info.backend);
   if (info.compute_capability) std::cout << " (sm_" << info.compute_capability << ")";
+  if (cuda) {
+    std::cout << ", precision " << precision_name(info.precision);
+    if (info.precision == Precision::kFp32)
+      std::cout << (info.allow_tf32 ? " (tf32)" : " (no tf32)");
+  }
   std::cout << "\n  size " << format_bytes(info.file_bytes) << " (" << group_digits(info.file_bytes)
             << " bytes), weights " << format_bytes(info.weights_bytes) << " ("
             << group_digits(info.weights_bytes) << " bytes)\n"
             << "  build info: " << (info.build_info.empty() ? "-" : info.build_info) << "\n";
   std::vector<std::vector<std::string>> io;
-  for (const ir::Value* v : e.graph().inputs)
+  for (const ir::Value* v : pv.graph->inputs)
     io.push_back({"input", v->name, typed_shape(v->dtype, v->shape)});
-  for (const ir::Value* v : e.graph().outputs)
+  for (const ir::Value* v : pv.graph->outputs)
     io.push_back({"output", v->name, typed_shape(v->dtype, v->shape)});
   print_table(io, "");
 
@@ -166,16 +262,43 @@ int print_text(const std::string& path, const Engine& e, const std::vector<Layer
   for (const auto& [op, t] : totals)
     trows.push_back({op, std::to_string(t.first), format_bytes(t.second)});
   print_table(trows, "  ");
+  if (cuda) print_cuda_sections(pv, layers);
   return kExitOk;
 }
 
+// Reads a plan file without creating a runtime engine (no GPU, no weight upload).
+Result<plan::LoadedPlan> read_plan(const std::string& path) {
+  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+  auto lp = plan::deserialize(bytes.data(), bytes.size());
+  if (!lp.is_ok()) return lp.status().with_context("'" + path + "'");
+  return lp;
+}
+
 int run_inspect(const InspectOptions& o) {
+  auto print = [&](const PlanView& pv) {
+    std::vector<Layer> layers;
+    collect(*pv.graph, 0, layers);
+    return o.json ? print_json(o.plan, pv, layers) : print_text(o.plan, pv, layers);
+  };
+  BuilderConfig cfg;
+  auto shapes = parse_shapes(o.shapes);
+  if (!shapes.is_ok()) return fail(shapes.status());
+  cfg.input_shapes = *shapes;
+  if (!builds_from_onnx(o.plan)) {
+    if (Status st = apply_backend_options(o.backend, /*building=*/false, cfg); !st.is_ok())
+      return fail(st);
+    auto lp = read_plan(o.plan);
+    if (!lp.is_ok()) return fail(lp.status());
+    const plan::PlanInfo& info = lp->info;
+    PlanView pv{lp->graph.get(), &info, {info.arena_bytes, info.naive_bytes, info.weights_bytes}};
+    return print(pv);
+  }
+  // An .onnx model: built in memory, then the engine's own figures.
   Logger logger(LogLevel::kWarning);
-  auto engine = load_engine(o.plan, logger, BuilderConfig{});
+  auto engine = load_engine(o.plan, logger, cfg, o.backend);
   if (!engine.is_ok()) return fail(engine.status());
-  std::vector<Layer> layers;
-  collect((*engine)->graph(), 0, layers);
-  return o.json ? print_json(o.plan, **engine, layers) : print_text(o.plan, **engine, layers);
+  const Engine& e = **engine;
+  return print(PlanView{&e.graph(), &e.impl().plan.info, e.memory_stats()});
 }
 
 }  // namespace
@@ -187,6 +310,10 @@ Command add_inspect_command(CLI::App& app) {
   sub->add_option("plan", o->plan, "plan file (.kiln; an .onnx model is built in memory first)")
       ->required();
   sub->add_flag("--json", o->json, "print JSON instead of text");
+  sub->add_option("--shapes", o->shapes,
+                  "when building an .onnx: concrete shapes for symbolic inputs, NAME:1x3x224x224")
+      ->allow_extra_args(false);
+  add_backend_options(sub, o->backend);
   return {sub, [o] { return run_inspect(*o); }};
 }
 

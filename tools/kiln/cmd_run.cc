@@ -1,5 +1,6 @@
-// `kiln run model.kiln --input x=x.npy`: one inference; prints every output's shape, dtype
-// and a short summary, and optionally writes the outputs as .npy / .npz files.
+// `kiln run model.kiln --input x=x.npy`: one inference on the plan's backend (CPU or CUDA,
+// through the synchronous host API); prints every output's shape, dtype and a short
+// summary, and optionally writes the outputs as .npy / .npz files.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +25,9 @@ struct RunOptions {
   int show = 8;
   int verbose = 0;
   bool profile = false;
+  std::vector<std::string> shapes;
+  BackendOptions backend;
+  bool no_cuda_graph = false;
 };
 
 // Per-op-type totals and the slowest layers of a profiled run.
@@ -36,15 +40,20 @@ void print_profile(const std::vector<LayerTime>& times) {
     total += t.ms;
   }
   std::vector<std::pair<std::string, std::pair<double, int>>> ops(by_op.begin(), by_op.end());
-  std::sort(ops.begin(), ops.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  std::printf("profile: %zu layers, %.3f ms\n  %-24s %8s %10s %7s\n", times.size(), total, "op", "layers", "ms", "%");
+  std::sort(ops.begin(), ops.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("profile: %zu layers, %.3f ms\n  %-24s %8s %10s %7s\n", times.size(), total, "op",
+              "layers", "ms", "%");
   for (const auto& [op, v] : ops)
-    std::printf("  %-24s %8d %10.3f %6.1f%%\n", op.c_str(), v.second, v.first, total > 0 ? 100 * v.first / total : 0.0);
+    std::printf("  %-24s %8d %10.3f %6.1f%%\n", op.c_str(), v.second, v.first,
+                total > 0 ? 100 * v.first / total : 0.0);
   std::vector<LayerTime> slow = times;
-  std::sort(slow.begin(), slow.end(), [](const LayerTime& a, const LayerTime& b) { return a.ms > b.ms; });
+  std::sort(slow.begin(), slow.end(),
+            [](const LayerTime& a, const LayerTime& b) { return a.ms > b.ms; });
   slow.resize(std::min<size_t>(slow.size(), 10));
   std::printf("  slowest layers:\n");
-  for (const auto& t : slow) std::printf("    %10.3f ms  %-16s %s\n", t.ms, t.op.c_str(), t.name.c_str());
+  for (const auto& t : slow)
+    std::printf("    %10.3f ms  %-16s %s\n", t.ms, t.op.c_str(), t.name.c_str());
 }
 
 std::string format_value(const HostTensor& t, int64_t i) {
@@ -137,15 +146,24 @@ Status write_outputs(const RunOptions& o,
 
 int run_run(const RunOptions& o) {
   Logger logger(log_level_for(o.verbose));
+  BuilderConfig cfg;
+  auto shapes = parse_shapes(o.shapes);
+  if (!shapes.is_ok()) return fail(shapes.status());
+  cfg.input_shapes = *shapes;
   auto t0 = std::chrono::steady_clock::now();
   std::string how;
-  auto engine = load_engine(o.model, logger, BuilderConfig{}, &how);
+  auto engine = load_engine(o.model, logger, cfg, o.backend, &how);
   if (!engine.is_ok()) return fail(engine.status());
-  std::printf("%s %s in %.2f ms\n", how.c_str(), o.model.c_str(), ms_since(t0));
+  const bool cuda = (*engine)->backend() == Backend::kCuda;
+  std::printf("%s %s in %.2f ms%s\n", how.c_str(), o.model.c_str(), ms_since(t0),
+              cuda ? " (backend cuda)" : "");
 
   auto inputs = gather_inputs(**engine, o.in);
   if (!inputs.is_ok()) return fail(inputs.status());
-  auto ctx = (*engine)->create_execution_context();
+  auto made = (*engine)->create_execution_context_checked();
+  if (!made.is_ok()) return fail(made.status(), kExitRuntime);
+  std::unique_ptr<ExecutionContext> ctx = std::move(*made);
+  if (cuda) ctx->set_cuda_graph(!o.no_cuda_graph);
   for (const auto& [name, in] : *inputs) {
     std::cout << "input " << name << ": " << typed_shape(in.tensor.dtype(), in.tensor.shape())
               << " from " << in.source << "\n";
@@ -204,6 +222,12 @@ Command add_run_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_flag("-v,--verbose", o->verbose, "log more (-v info, -vv debug)");
   sub->add_flag("--profile", o->profile, "print per-layer and per-op-type times of the inference");
+  sub->add_option("--shapes", o->shapes,
+                  "when building an .onnx: concrete shapes for symbolic inputs, NAME:1x3x224x224")
+      ->allow_extra_args(false);
+  add_backend_options(sub, o->backend);
+  sub->add_flag("--no-cuda-graph", o->no_cuda_graph,
+                "CUDA: launch the kernels directly instead of replaying a CUDA graph");
   return {sub, [o] { return run_run(*o); }};
 }
 

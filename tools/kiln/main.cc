@@ -8,15 +8,22 @@
 
 int main(int argc, char** argv) {
   using namespace kiln::cli;
-  CLI::App app{"kiln: compile ONNX models into plans and run them on the CPU backend", "kiln"};
+#ifdef KILN_WITH_CUDA
+  const char* backends = "cpu, cuda";
+#else
+  const char* backends = "cpu";
+#endif
+  CLI::App app{"kiln: compile ONNX models into plans and run them on the CPU or CUDA backend",
+               "kiln"};
   app.set_version_flag("--version", std::string("kiln ") + kiln::version() + " (plan format " +
                                         std::to_string(kiln::plan::kFormatVersion) +
-                                        ", backends: cpu)");
+                                        ", backends: " + backends + ")");
   app.footer(exit_codes_footer());
   app.require_subcommand(1);
   std::vector<Command> commands = {add_check_command(app), add_build_command(app),
                                    add_run_command(app),   add_inspect_command(app),
-                                   add_ops_command(app),   add_explain_command(app)};
+                                   add_bench_command(app), add_ops_command(app),
+                                   add_explain_command(app)};
   for (auto& c : commands) add_footer(c.app);
   try {
     app.parse(argc, argv);

@@ -162,7 +162,7 @@ Result<std::map<std::string, LoadedInput>> gather_inputs(const Engine& engine,
   for (const ir::Value* v : engine.graph().inputs)
     if (!out.count(v->name))
       missing += (missing.empty() ? "" : ", ") + v->name + " " + typed_shape(v->dtype, v->shape);
-  if (!missing.empty())
+  if (!missing.empty() && !o.allow_missing)
     return Status(ErrorCode::kMissingInput, "engine inputs not given: " + missing,
                   "give each with --input NAME=FILE.npy, --inputs FILE.npz or --image NAME=IMAGE "
                   "(engine inputs: " +

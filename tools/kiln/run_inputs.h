@@ -21,6 +21,9 @@ struct InputOptions {
   std::string std;                  ///< "r,g,b" or one value for all channels
   std::string scale;                ///< "1/255" or a decimal
   bool bgr = false;
+  /// Leave inputs that were not given out of the result instead of failing (`kiln bench`
+  /// generates them).
+  bool allow_missing = false;
 };
 
 /// One loaded input and where it came from (for the report).
@@ -31,8 +34,8 @@ struct LoadedInput {
 
 /// Loads every input given in `o` and checks the set against the engine: names must be
 /// engine inputs (npz members that are not are skipped with a note on stderr), none given
-/// twice, none missing. Images follow io::load_image's preprocessing into the engine
-/// input's layout [1, C, H, W] and dtype.
+/// twice, none missing (unless o.allow_missing). Images follow io::load_image's
+/// preprocessing into the engine input's layout [1, C, H, W] and dtype.
 /// Errors: NotFound (unknown name), InvalidArgument (bad syntax, duplicates, image input
 /// that is not NCHW), MissingInput (lists the missing inputs with their shapes), and the
 /// I/O and format errors of the files.

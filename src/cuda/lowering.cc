@@ -1,0 +1,70 @@
+// Builder side of the CUDA backend: precision, kernel choice per node, memory plan.
+#include <map>
+#include <string>
+
+#include "builder/memory_plan.h"
+#include "builder/precision.h"
+#include "cuda/backend.h"
+#include "cuda/handles.h"
+#include "cuda/lower_node.h"
+
+namespace kiln::cuda {
+
+Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info, Logger& logger) {
+  KILN_ASSIGN_OR_RETURN(int cc, compute_capability(cfg.device));
+  for (const auto& v : g.values())
+    if (!v->shape.is_static() && (v->producer || std::find(g.inputs.begin(), g.inputs.end(), v.get()) != g.inputs.end()))
+      return Status(ErrorCode::kDynamicShapeUnresolved,
+                    "tensor '" + v->name + "' has shape " + v->shape.to_string() +
+                        " after shape inference; the CUDA backend needs static shapes",
+                    "give every input a concrete shape with --shapes name:1x3x224x224 (optimisation profiles for "
+                    "dynamic shapes come with a later kiln); data-dependent ops (NonZero, Unique...) cannot "
+                    "run on the CUDA backend yet");
+  if (cfg.precision != kiln::Precision::kFp32)
+    KILN_RETURN_IF_ERROR(builder::lower_precision(g, cfg.precision == kiln::Precision::kFp16 ? DataType::kF16 : DataType::kBF16));
+
+  Handles h;
+  KILN_RETURN_IF_ERROR(h.init(cfg.device));
+  Precision p;
+  p.allow_tf32 = cfg.allow_tf32;
+  std::map<std::string, int> host_ops;
+  int n_kernels = 0;
+  std::map<const ir::Node*, bool> view;
+  for (const auto& n : g.nodes()) {
+    KILN_ASSIGN_OR_RETURN(LoweredNode ln, lower_node(*n, h.res(), p, false));
+    switch (ln.kind) {
+      case NodeKind::kKernel: n->tactic = ln.kernel->tactic(); ++n_kernels; break;
+      case NodeKind::kView: n->tactic = ln.kernel ? std::string(kTacticView) + "+" + ln.kernel->tactic() : kTacticView; break;
+      case NodeKind::kHost:
+        n->tactic = kTacticHost;
+        ++host_ops[n->op_type];
+        if (logger.enabled(LogLevel::kInfo))
+          logger.log(LogLevel::kInfo, "node '" + n->name + "' (" + n->op_type + ") runs on the host: " +
+                                          ln.why_host.message());
+        break;
+    }
+    view[n.get()] = ln.kind == NodeKind::kView;
+  }
+  if (!host_ops.empty()) {
+    std::string list;
+    for (const auto& [op, c] : host_ops) list += (list.empty() ? "" : ", ") + op + " x" + std::to_string(c);
+    logger.log(LogLevel::kWarning, "no GPU kernel for " + list +
+                                       ": those nodes run on the host (slow; CUDA graphs are disabled). "
+                                       "`kiln build -v` says why per node");
+  }
+  builder::MemoryPlanRules rules;
+  rules.is_alias = [&](const ir::Node& n) { return view.at(&n); };
+  rules.inplace_input = [](const ir::Node& n) { return inplace_input(n); };
+  KILN_ASSIGN_OR_RETURN(builder::MemoryPlan mp, builder::plan_memory(g, rules));
+  info.compute_capability = cc;
+  info.precision = cfg.precision;
+  info.allow_tf32 = cfg.allow_tf32;
+  info.arena_bytes = mp.arena_bytes;
+  info.naive_bytes = mp.naive_bytes;
+  logger.log(LogLevel::kInfo, "cuda lowering: " + std::to_string(n_kernels) + " GPU kernels, arena " +
+                                  std::to_string(mp.arena_bytes) + " bytes (naive " + std::to_string(mp.naive_bytes) +
+                                  ")");
+  return Status::ok();
+}
+
+}  // namespace kiln::cuda
