@@ -49,6 +49,7 @@ def run_kiln(a, onnx_path, json_path, log_path):
            "--streams", str(a.streams)]
     if a.no_cuda_graph:
         cmd.append("--no-cuda-graph")
+    cmd += a.kiln_arg
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, env=kiln_env(a),
@@ -125,6 +126,8 @@ def main():
     ap.add_argument("--warmup-ms", type=float, default=200.0, help="kiln bench --warmup-ms")
     ap.add_argument("--streams", type=int, default=1, help="kiln bench --streams")
     ap.add_argument("--no-cuda-graph", action="store_true", help="kiln bench --no-cuda-graph")
+    ap.add_argument("--kiln-arg", action="append", default=[],
+                    help="extra argument for kiln bench (e.g. --kiln-arg=--no-nhwc); repeatable")
     ap.add_argument("--kiln-timeout", type=int, default=900,
                     help="seconds one kiln bench (build included) may take")
     ap.add_argument("--lib-dir", action="append", default=[],

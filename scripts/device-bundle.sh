@@ -3,7 +3,7 @@
 # sm_90a, copies the binaries to dist/bin and every shared library they need that is not
 # part of glibc/libstdc++ or the CUDA toolkit to dist/lib, and points the binaries'
 # RPATH at $ORIGIN/../lib. The machine there has none of protobuf, OpenBLAS, fmt, ...
-# Usage: scripts/device-bundle.sh   (then carry "dist" with the device tool's run)
+# Usage: scripts/device-bundle.sh   (then carry "dist.tar.gz" with the device tool's run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${KILN_DEVICE_BUILD_DIR:-build-device}"
@@ -41,3 +41,7 @@ done
 # Test data and scripts the GPU suite needs (the checkout travels; build outputs do not).
 cp tests/conformance/expected_pass.txt dist/tests/
 du -sh dist | awk '{print "dist: " $1}' >&2
+# The device tool carries at most 64 MiB; with CUDA kernels and OpenBLAS dist is larger,
+# so it travels compressed and scripts/device-run.sh unpacks it there.
+tar czf dist.tar.gz dist
+du -sh dist.tar.gz | awk '{print "dist.tar.gz (carry this): " $1}' >&2

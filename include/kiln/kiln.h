@@ -94,6 +94,9 @@ struct BuilderConfig {
   /// CUDA backend, FP32: let convolutions and GEMMs use TF32 tensor cores (default on,
   /// as in TensorRT; `--no-tf32` turns it off for bit-closer FP32 results).
   bool allow_tf32 = true;
+  /// CUDA backend: store the FP16/BF16 convolution regions channels-last (NHWC), with
+  /// reformats at their borders (default on; `--no-nhwc` keeps every tensor NCHW).
+  bool nhwc = true;
   /// CUDA device ordinal the plan is built for (its compute capability is recorded).
   int device = 0;
   /// Optimisation level: 0 none, 1 cleanups and constant folding, 2 fusions, 3 aggressive.

@@ -15,6 +15,7 @@ struct Buffer {
   int first = 0, last = 0;  // node indices: written at `first`, last read at `last`
   uint64_t offset = 0;
   bool external = false;    // graph input/output/constant: not in the arena
+  int last_reader = -1;     // last node reading any tensor placed here so far (whole graph)
 };
 
 }  // namespace
@@ -32,6 +33,20 @@ Result<MemoryPlan> plan_memory(ir::Graph& g, const MemoryPlanRules& rules) {
     for (const auto& d : v->shape.dims) n *= d.value;
     return static_cast<uint64_t>(n) * dtype_size(v->dtype);
   };
+  const auto& nodes = g.nodes();
+  const int n_nodes = static_cast<int>(nodes.size());
+  // Last node reading each tensor, for the in-place check below.
+  std::unordered_map<const ir::Value*, int> last_read;
+  for (int i = 0; i < n_nodes; ++i) {
+    for (const ir::Value* v : nodes[i]->inputs)
+      if (v) last_read[v] = i;
+    for (const ir::Value* v : nodes[i]->implicit_inputs) last_read[v] = i;
+  }
+  auto place = [&](const ir::Value* v, int b) {
+    buf_of[v] = b;
+    auto it = last_read.find(v);
+    if (it != last_read.end()) bufs[b].last_reader = std::max(bufs[b].last_reader, it->second);
+  };
   auto external = [&](const ir::Value* v) {
     int id = static_cast<int>(bufs.size());
     bufs.push_back({});
@@ -42,8 +57,6 @@ Result<MemoryPlan> plan_memory(ir::Graph& g, const MemoryPlanRules& rules) {
   for (const auto& v : g.values())
     if (v->constant) external(v.get());
 
-  const auto& nodes = g.nodes();
-  const int n_nodes = static_cast<int>(nodes.size());
   for (int i = 0; i < n_nodes; ++i) {
     const ir::Node& n = *nodes[i];
     for (size_t k = 0; k < n.inputs.size(); ++k) {
@@ -71,35 +84,25 @@ Result<MemoryPlan> plan_memory(ir::Graph& g, const MemoryPlanRules& rules) {
       }
       if (k == 0 && n.input(0) && rules.is_alias(n)) {
         const int b = buf_of.at(n.input(0));
-        buf_of[out] = b;
+        place(out, b);
         bufs[b].size = std::max(bufs[b].size, size);
         bufs[b].last = std::max(bufs[b].last, i);
         continue;
       }
       if (k == 0) {
-        // In place: reuse an input's buffer when this node is its last reader. Later
-        // readers of the buffer are counted as they come, so `last` is exact here only
-        // if no later node reads it: check that with a look-ahead over the use list.
+        // In place: reuse an input's buffer when this node is the last reader of every
+        // tensor in it (views of it placed later are read later, so they count too).
         const int src = rules.inplace_input(n);
         if (src >= 0 && n.input(src)) {
           const int b = buf_of.at(n.input(src));
-          if (!bufs[b].external && bufs[b].size == size) {
-            bool read_later = false;
-            for (int j = i + 1; j < n_nodes && !read_later; ++j) {
-              for (const ir::Value* r : nodes[j]->inputs)
-                if (r && buf_of.count(r) && buf_of.at(r) == b) read_later = true;
-              for (const ir::Value* r : nodes[j]->implicit_inputs)
-                if (buf_of.count(r) && buf_of.at(r) == b) read_later = true;
-            }
-            if (!read_later) {
-              buf_of[out] = b;
-              continue;
-            }
+          if (!bufs[b].external && bufs[b].size == size && bufs[b].last_reader <= i) {
+            place(out, b);
+            continue;
           }
         }
       }
-      buf_of[out] = static_cast<int>(bufs.size());
       bufs.push_back({size, i, i, 0, false});
+      place(out, static_cast<int>(bufs.size()) - 1);
     }
   }
 

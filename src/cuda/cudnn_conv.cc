@@ -435,10 +435,10 @@ Result<std::unique_ptr<Kernel>> create_fused_conv(const KernelConfig& cfg) {
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(cudnn_conv) {
-  reg.add({.op_type = "Conv", .create = create_conv_fprop});
-  reg.add({.op_type = "ConvTranspose", .create = create_conv_transpose});
+  reg.add({.op_type = "Conv", .create = create_conv_fprop, .nhwc = true});
+  reg.add({.op_type = "ConvTranspose", .create = create_conv_transpose, .nhwc = true});
   reg.add({.op_type = ops::kFusedConvOp, .domain = ops::kFusedConvDomain,
-           .create = create_fused_conv});
+           .create = create_fused_conv, .nhwc = true});
 }
 
 }  // namespace kiln::cuda

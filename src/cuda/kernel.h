@@ -130,6 +130,10 @@ struct KernelEntry {
   /// output 0 is input 0's memory with new dims; the memory planner aliases them and no
   /// kernel runs (create may be null).
   bool alias_input0 = false;
+  /// The factory reads Operand::layout, so its kernels take kNhwc activations (and, for
+  /// convolutions, KRSC weights). The layout pass (builder/layout.h) gives kNhwc operands
+  /// only to such ops; the factory may still refuse a case with NoGpuKernel.
+  bool nhwc = false;
 };
 
 class KernelRegistry {

@@ -13,56 +13,47 @@
 // ONNX Runtime), or `sizes` (with keep_aspect_ratio_policy: one scale for all resized
 // axes, size = round_half_up(scale * in)). Before opset 11 (Resize-10, Upsample) the
 // mapping is asymmetric and nearest uses ONNX Runtime's legacy rule: floor when
-// upsampling, ceil when downsampling.
+// upsampling, ceil when downsampling. Reading the attributes and planning the output
+// (ops/resize.h) is shared with the CUDA kernel.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <vector>
 
+#include "ops/resize.h"
+
 #include "ops/helpers.h"
 
 namespace kiln::ops {
 namespace {
-
-enum class InterpMode { kNearest, kLinear, kCubic };
-enum class CoordMode {
-  kHalfPixel,
-  kHalfPixelSymmetric,
-  kPytorchHalfPixel,
-  kAlignCorners,
-  kAsymmetric,
-  kTfCropAndResize,
-  kTfHalfPixelForNn
-};
-enum class NearestMode { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kLegacy };
-enum class AspectPolicy { kStretch, kNotLarger, kNotSmaller };
 
 template <typename E>
 struct Named {
   const char* name;
   E value;
 };
-constexpr Named<InterpMode> kModes[] = {{"nearest", InterpMode::kNearest},
-                                        {"linear", InterpMode::kLinear},
-                                        {"bilinear", InterpMode::kLinear},
-                                        {"cubic", InterpMode::kCubic}};
-constexpr Named<CoordMode> kCoordModes[] = {
-    {"half_pixel", CoordMode::kHalfPixel},
-    {"half_pixel_symmetric", CoordMode::kHalfPixelSymmetric},
-    {"pytorch_half_pixel", CoordMode::kPytorchHalfPixel},
-    {"align_corners", CoordMode::kAlignCorners},
-    {"asymmetric", CoordMode::kAsymmetric},
-    {"tf_crop_and_resize", CoordMode::kTfCropAndResize},
-    {"tf_half_pixel_for_nn", CoordMode::kTfHalfPixelForNn}};
-constexpr Named<NearestMode> kNearestModes[] = {
-    {"round_prefer_floor", NearestMode::kRoundPreferFloor},
-    {"round_prefer_ceil", NearestMode::kRoundPreferCeil},
-    {"floor", NearestMode::kFloor},
-    {"ceil", NearestMode::kCeil}};
-constexpr Named<AspectPolicy> kPolicies[] = {{"stretch", AspectPolicy::kStretch},
-                                             {"not_larger", AspectPolicy::kNotLarger},
-                                             {"not_smaller", AspectPolicy::kNotSmaller}};
+constexpr Named<ResizeMode> kModes[] = {{"nearest", ResizeMode::kNearest},
+                                         {"linear", ResizeMode::kLinear},
+                                         {"bilinear", ResizeMode::kLinear},
+                                         {"cubic", ResizeMode::kCubic}};
+constexpr Named<ResizeCoordMode> kCoordModes[] = {
+    {"half_pixel", ResizeCoordMode::kHalfPixel},
+    {"half_pixel_symmetric", ResizeCoordMode::kHalfPixelSymmetric},
+    {"pytorch_half_pixel", ResizeCoordMode::kPytorchHalfPixel},
+    {"align_corners", ResizeCoordMode::kAlignCorners},
+    {"asymmetric", ResizeCoordMode::kAsymmetric},
+    {"tf_crop_and_resize", ResizeCoordMode::kTfCropAndResize},
+    {"tf_half_pixel_for_nn", ResizeCoordMode::kTfHalfPixelForNn}};
+constexpr Named<ResizeNearestMode> kNearestModes[] = {
+    {"round_prefer_floor", ResizeNearestMode::kRoundPreferFloor},
+    {"round_prefer_ceil", ResizeNearestMode::kRoundPreferCeil},
+    {"floor", ResizeNearestMode::kFloor},
+    {"ceil", ResizeNearestMode::kCeil}};
+constexpr Named<ResizeAspectPolicy> kPolicies[] = {
+    {"stretch", ResizeAspectPolicy::kStretch},
+    {"not_larger", ResizeAspectPolicy::kNotLarger},
+    {"not_smaller", ResizeAspectPolicy::kNotSmaller}};
 
 template <typename E, size_t N>
 Result<E> parse_enum(const ir::Node& n, const char* attr, const std::string& def,
@@ -77,53 +68,9 @@ Result<E> parse_enum(const ir::Node& n, const char* attr, const std::string& def
                 "valid values are: " + valid, n.loc(std::string("attribute '") + attr + "'"));
 }
 
-/// Attributes of one Resize/Upsample node, with opset defaults applied.
-struct ResizeParams {
-  InterpMode mode = InterpMode::kNearest;
-  CoordMode coord = CoordMode::kAsymmetric;
-  NearestMode nearest = NearestMode::kLegacy;
-  double cubic_a = -0.75;
-  bool exclude_outside = false;
-  double extrapolation = 0.0;
-  bool antialias = false;
-  AspectPolicy policy = AspectPolicy::kStretch;
-  std::vector<int64_t> axes;  ///< as given (normalised against the rank later); empty = all
-};
-
 bool is_upsample(const ir::Node& n) { return n.op_type == "Upsample"; }
 /// Opset 11 introduced roi/sizes inputs and the coordinate-mode attributes.
 bool modern(const ir::Node& n) { return !is_upsample(n) && n.opset >= 11; }
-
-Result<ResizeParams> parse_params(const ir::Node& n) {
-  ResizeParams p;
-  KILN_ASSIGN_OR_RETURN(p.mode, parse_enum(n, "mode", "nearest", kModes));
-  if (!modern(n)) {
-    if (p.mode == InterpMode::kCubic)
-      return Status(ErrorCode::kOnnxBadAttribute, "mode 'cubic' needs Resize opset 11 or later",
-                    "re-export the model at opset 11+", n.loc("attribute 'mode'"));
-    return p;  // asymmetric, legacy nearest rounding
-  }
-  KILN_ASSIGN_OR_RETURN(p.coord,
-                        parse_enum(n, "coordinate_transformation_mode", "half_pixel", kCoordModes));
-  KILN_ASSIGN_OR_RETURN(p.nearest,
-                        parse_enum(n, "nearest_mode", "round_prefer_floor", kNearestModes));
-  p.cubic_a = n.attr_f("cubic_coeff_a", -0.75f);
-  p.exclude_outside = n.attr_i("exclude_outside", 0) != 0;
-  p.extrapolation = n.attr_f("extrapolation_value", 0.0f);
-  if (n.opset >= 18) {
-    p.antialias = n.attr_i("antialias", 0) != 0;
-    KILN_ASSIGN_OR_RETURN(p.policy,
-                          parse_enum(n, "keep_aspect_ratio_policy", "stretch", kPolicies));
-    p.axes = n.attr_ints("axes");
-  }
-  if (p.antialias && p.mode == InterpMode::kNearest)
-    return Status(ErrorCode::kOnnxBadAttribute, "antialias is not defined for mode 'nearest'",
-                  "use mode 'linear' or 'cubic' with antialias, or set antialias=0",
-                  n.loc("attribute 'antialias'"));
-  return p;
-}
-
-Status resize_check(const ir::Node& n) { return parse_params(n).status(); }
 
 /// Input slots: Resize-11+: X, roi, scales, sizes; Resize-10 / Upsample-9: X, scales.
 struct Slots {
@@ -135,41 +82,12 @@ Slots slots_of(const ir::Node& n) {
   return {-1, 1, -1};
 }
 
-/// Everything the kernel needs per axis, derived from the input dims and the scales /
-/// sizes / roi inputs. Dims of -1 (unknown at build time) give -1 output dims.
-struct ResizePlan {
-  std::vector<int64_t> out_dims;
-  std::vector<double> scales;              ///< per axis, used by the coordinate mapping
-  std::vector<double> roi_start, roi_end;  ///< per axis, in [0,1] normalised coordinates
-  bool has_roi = false;
-};
-
-Result<std::vector<int64_t>> resolved_axes(const ir::Node& n, const ResizeParams& p, int64_t rank) {
-  std::vector<int64_t> axes;
-  if (p.axes.empty()) {
-    for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
-    return axes;
-  }
-  std::vector<bool> seen(static_cast<size_t>(rank), false);
-  for (int64_t a : p.axes) {
-    auto na = normalize_axis(a, rank);
-    if (!na || seen[*na])
-      return Status(ErrorCode::kBadAxis,
-                    "axes entry " + std::to_string(a) + " is out of range or repeated for rank " +
-                        std::to_string(rank),
-                    "axes must be distinct and lie in [-rank, rank-1]", n.loc("attribute 'axes'"));
-    seen[*na] = true;
-    axes.push_back(*na);
-  }
-  return axes;
-}
-
 /// `scales` and `sizes` values (either may be null = not known / not given).
 Result<ResizePlan> plan_resize(const ir::Node& n, const ResizeParams& p,
                                const std::vector<int64_t>& in, const std::vector<double>* scales,
                                const std::vector<int64_t>* sizes, const std::vector<double>* roi) {
   const int64_t rank = static_cast<int64_t>(in.size());
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, resolved_axes(n, p, rank));
+  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes, resize_axes(n, p, rank));
   const size_t na = axes.size();
   ResizePlan plan;
   plan.out_dims = in;
@@ -201,7 +119,7 @@ Result<ResizePlan> plan_resize(const ir::Node& n, const ResizeParams& p,
                       n.loc("input 'sizes'"));
     bool all_known = true;
     for (size_t i = 0; i < na; ++i) all_known = all_known && in[axes[i]] >= 0;
-    if (p.policy == AspectPolicy::kStretch) {
+    if (p.policy == ResizeAspectPolicy::kStretch) {
       for (size_t i = 0; i < na; ++i) {
         const int64_t d = axes[i];
         plan.out_dims[d] = (*sizes)[i];
@@ -211,12 +129,12 @@ Result<ResizePlan> plan_resize(const ir::Node& n, const ResizeParams& p,
     } else if (!all_known) {
       for (int64_t d : axes) plan.out_dims[d] = -1;
     } else {
-      double s = p.policy == AspectPolicy::kNotLarger ? INFINITY : -INFINITY;
+      double s = p.policy == ResizeAspectPolicy::kNotLarger ? INFINITY : -INFINITY;
       for (size_t i = 0; i < na; ++i) {
         double r = in[axes[i]] > 0
                        ? static_cast<double>((*sizes)[i]) / static_cast<double>(in[axes[i]])
                        : 1.0;
-        s = p.policy == AspectPolicy::kNotLarger ? std::min(s, r) : std::max(s, r);
+        s = p.policy == ResizeAspectPolicy::kNotLarger ? std::min(s, r) : std::max(s, r);
       }
       for (int64_t d : axes) {
         plan.scales[d] = s;
@@ -254,15 +172,64 @@ std::vector<double> to_f64_vector(const HostTensor& t) {
   return v;
 }
 
-/// Gathers the scales / sizes / roi values of a node. `value(i)` returns the value of
-/// input i or null; `present(i)` whether input i is given at all. Returns false in
-/// `known` when a needed value is not known (build time).
-template <typename ValueFn, typename PresentFn>
-Result<ResizePlan> plan_from_inputs(const ir::Node& n, const ResizeParams& p,
-                                    const std::vector<int64_t>& in, ValueFn value,
-                                    PresentFn present, bool& known) {
+}  // namespace
+
+Result<ResizeParams> parse_resize_params(const ir::Node& n) {
+  ResizeParams p;
+  KILN_ASSIGN_OR_RETURN(p.mode, parse_enum(n, "mode", "nearest", kModes));
+  if (!modern(n)) {
+    if (p.mode == ResizeMode::kCubic)
+      return Status(ErrorCode::kOnnxBadAttribute, "mode 'cubic' needs Resize opset 11 or later",
+                    "re-export the model at opset 11+", n.loc("attribute 'mode'"));
+    return p;  // asymmetric, legacy nearest rounding
+  }
+  KILN_ASSIGN_OR_RETURN(p.coord,
+                        parse_enum(n, "coordinate_transformation_mode", "half_pixel", kCoordModes));
+  KILN_ASSIGN_OR_RETURN(p.nearest,
+                        parse_enum(n, "nearest_mode", "round_prefer_floor", kNearestModes));
+  p.cubic_a = n.attr_f("cubic_coeff_a", -0.75f);
+  p.exclude_outside = n.attr_i("exclude_outside", 0) != 0;
+  p.extrapolation = n.attr_f("extrapolation_value", 0.0f);
+  if (n.opset >= 18) {
+    p.antialias = n.attr_i("antialias", 0) != 0;
+    KILN_ASSIGN_OR_RETURN(p.policy,
+                          parse_enum(n, "keep_aspect_ratio_policy", "stretch", kPolicies));
+    p.axes = n.attr_ints("axes");
+  }
+  if (p.antialias && p.mode == ResizeMode::kNearest)
+    return Status(ErrorCode::kOnnxBadAttribute, "antialias is not defined for mode 'nearest'",
+                  "use mode 'linear' or 'cubic' with antialias, or set antialias=0",
+                  n.loc("attribute 'antialias'"));
+  return p;
+}
+
+Result<std::vector<int64_t>> resize_axes(const ir::Node& n, const ResizeParams& p,
+                                         int64_t rank) {
+  std::vector<int64_t> axes;
+  if (p.axes.empty()) {
+    for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
+    return axes;
+  }
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int64_t a : p.axes) {
+    auto na = normalize_axis(a, rank);
+    if (!na || seen[*na])
+      return Status(ErrorCode::kBadAxis,
+                    "axes entry " + std::to_string(a) + " is out of range or repeated for rank " +
+                        std::to_string(rank),
+                    "axes must be distinct and lie in [-rank, rank-1]", n.loc("attribute 'axes'"));
+    seen[*na] = true;
+    axes.push_back(*na);
+  }
+  return axes;
+}
+
+Result<std::optional<ResizePlan>> plan_resize_from_inputs(const ir::Node& n,
+                                                          const ResizeParams& p,
+                                                          const std::vector<int64_t>& in,
+                                                          const ResizeInputValue& value,
+                                                          const ResizeInputPresent& present) {
   const Slots sl = slots_of(n);
-  known = true;
   std::vector<double> scales, roi;
   std::vector<int64_t> sizes;
   bool use_sizes = false, use_scales = false;
@@ -272,10 +239,7 @@ Result<ResizePlan> plan_from_inputs(const ir::Node& n, const ResizeParams& p,
   }
   if (sl.sizes >= 0 && present(sl.sizes)) {
     const HostTensor* t = value(sl.sizes);
-    if (!t) {
-      known = false;
-      return ResizePlan{};
-    }
+    if (!t) return std::optional<ResizePlan>();
     if (t->numel() > 0) {
       sizes = t->to_i64_vector();
       use_sizes = true;
@@ -283,52 +247,63 @@ Result<ResizePlan> plan_from_inputs(const ir::Node& n, const ResizeParams& p,
   }
   if (!use_sizes && sl.scales >= 0 && present(sl.scales)) {
     const HostTensor* t = value(sl.scales);
-    if (!t) {
-      known = false;
-      return ResizePlan{};
-    }
+    if (!t) return std::optional<ResizePlan>();
     if (t->numel() > 0) {
       scales = to_f64_vector(*t);
       use_scales = true;
     }
   }
-  if (p.coord == CoordMode::kTfCropAndResize && sl.roi >= 0 && present(sl.roi)) {
+  if (p.coord == ResizeCoordMode::kTfCropAndResize && sl.roi >= 0 && present(sl.roi)) {
     const HostTensor* t = value(sl.roi);
-    if (!t) {
-      known = false;
-      return ResizePlan{};
-    }
+    if (!t) return std::optional<ResizePlan>();
     roi = to_f64_vector(*t);
   }
-  return plan_resize(n, p, in, use_scales ? &scales : nullptr, use_sizes ? &sizes : nullptr, &roi);
+  KILN_ASSIGN_OR_RETURN(
+      ResizePlan plan,
+      plan_resize(n, p, in, use_scales ? &scales : nullptr, use_sizes ? &sizes : nullptr, &roi));
+  return std::optional<ResizePlan>(std::move(plan));
 }
+
+bool resize_axis_is_identity(const ResizeParams& p, const ResizePlan& plan, size_t d,
+                             int64_t in_dim) {
+  const bool roi_trivial =
+      !plan.has_roi || p.coord != ResizeCoordMode::kTfCropAndResize ||
+      (std::fabs(plan.roi_start[d]) < 1e-9 && std::fabs(plan.roi_end[d] - 1) < 1e-9);
+  return std::fabs(plan.scales[d] - 1) <= 1e-9 && plan.out_dims[d] == in_dim && roi_trivial;
+}
+
+namespace {
+
+Status resize_check(const ir::Node& n) { return parse_resize_params(n).status(); }
 
 Status resize_infer(InferContext& ctx) {
   const ir::Node& n = ctx.node();
   const DataType dt = ctx.input_type(0);
   const Shape& in = ctx.input_shape(0);
-  KILN_ASSIGN_OR_RETURN(ResizeParams p, parse_params(n));
+  KILN_ASSIGN_OR_RETURN(ResizeParams p, parse_resize_params(n));
   if (!in.rank_known) {
     ctx.set_output(0, dt, Shape::unknown_rank());
     return Status::ok();
   }
   std::vector<int64_t> dims;
   for (const auto& d : in.dims) dims.push_back(d.is_known() ? d.value : -1);
-  bool known = true;
-  KILN_ASSIGN_OR_RETURN(ResizePlan plan, plan_from_inputs(
-                                             n, p, dims, [&](int i) { return ctx.input_value(i); },
-                                             [&](int i) { return ctx.has_input(i); }, known));
+  KILN_ASSIGN_OR_RETURN(
+      std::optional<ResizePlan> plan,
+      plan_resize_from_inputs(
+          n, p, dims, [&](int i) { return ctx.input_value(i); },
+          [&](int i) { return ctx.has_input(i); }));
   Shape out = in;
-  if (!known) {
+  if (!plan) {
     // Scales/sizes computed at run time: the resized axes are unknown.
     KILN_ASSIGN_OR_RETURN(std::vector<int64_t> axes,
-                          resolved_axes(n, p, static_cast<int64_t>(in.rank())));
+                          resize_axes(n, p, static_cast<int64_t>(in.rank())));
     for (int64_t d : axes) out.dims[d] = Dim::unknown();
   } else {
     for (size_t d = 0; d < in.rank(); ++d)
-      if (plan.out_dims[d] != dims[d] || dims[d] < 0)
-        out.dims[d] = plan.out_dims[d] >= 0 ? Dim(plan.out_dims[d])
-                                            : (plan.scales[d] == 1.0 ? in.dims[d] : Dim::unknown());
+      if (plan->out_dims[d] != dims[d] || dims[d] < 0)
+        out.dims[d] = plan->out_dims[d] >= 0
+                          ? Dim(plan->out_dims[d])
+                          : (plan->scales[d] == 1.0 ? in.dims[d] : Dim::unknown());
   }
   ctx.set_output(0, dt, std::move(out));
   return Status::ok();
@@ -354,24 +329,24 @@ double source_coord(const ResizeParams& p, double y, double scale, int64_t in, i
   const double in_w = static_cast<double>(in);
   extrapolated = false;
   switch (p.coord) {
-    case CoordMode::kAlignCorners:
+    case ResizeCoordMode::kAlignCorners:
       return out_w == 1 ? 0.0 : y * (in_w - 1) / (out_w - 1);
-    case CoordMode::kAsymmetric:
+    case ResizeCoordMode::kAsymmetric:
       return y / scale;
-    case CoordMode::kTfCropAndResize: {
+    case ResizeCoordMode::kTfCropAndResize: {
       double x = out_w == 1 ? (roi_e - roi_s) * (in_w - 1) / 2
                             : y * (roi_e - roi_s) * (in_w - 1) / (out_w - 1);
       x += roi_s * (in_w - 1);
       extrapolated = x < 0 || x > in_w - 1;
       return x;
     }
-    case CoordMode::kPytorchHalfPixel:
+    case ResizeCoordMode::kPytorchHalfPixel:
       return out_w == 1 ? -0.5 : (y + 0.5) / scale - 0.5;
-    case CoordMode::kHalfPixel:
+    case ResizeCoordMode::kHalfPixel:
       return (y + 0.5) / scale - 0.5;
-    case CoordMode::kTfHalfPixelForNn:
+    case ResizeCoordMode::kTfHalfPixelForNn:
       return (y + 0.5) / scale;
-    case CoordMode::kHalfPixelSymmetric: {
+    case ResizeCoordMode::kHalfPixelSymmetric: {
       const double adjustment = static_cast<double>(out_int) / out_w;
       const double offset = in_w / 2 * (1 - adjustment);
       return offset + (y + 0.5) / scale - 0.5;
@@ -386,8 +361,8 @@ double source_coord(const ResizeParams& p, double y, double scale, int64_t in, i
 std::vector<double> filter_coeffs(const ResizeParams& p, double ratio, double scale) {
   std::vector<double> c;
   const double A = p.cubic_a;
-  if (p.mode == InterpMode::kLinear && !p.antialias) return {1 - ratio, ratio};
-  if (p.mode == InterpMode::kCubic && !p.antialias) {
+  if (p.mode == ResizeMode::kLinear && !p.antialias) return {1 - ratio, ratio};
+  if (p.mode == ResizeMode::kCubic && !p.antialias) {
     const double r1 = ratio + 1, q = 1 - ratio, q1 = q + 1;
     return {((A * r1 - 5 * A) * r1 + 8 * A) * r1 - 4 * A,
             ((A + 2) * ratio - (A + 3)) * ratio * ratio + 1, ((A + 2) * q - (A + 3)) * q * q + 1,
@@ -395,7 +370,7 @@ std::vector<double> filter_coeffs(const ResizeParams& p, double ratio, double sc
   }
   const double s = std::min(scale, 1.0);
   double sum = 0;
-  if (p.mode == InterpMode::kLinear) {
+  if (p.mode == ResizeMode::kLinear) {
     const int64_t start = static_cast<int64_t>(std::floor(-1 / s) + 1);
     for (int64_t i = start; i < start + 2 - 2 * start; ++i) {
       c.push_back(std::clamp(1 - std::fabs((static_cast<double>(i) - ratio) * s), 0.0, 1.0));
@@ -421,15 +396,15 @@ int64_t nearest_index(const ResizeParams& p, double x, double scale) {
   if (x == fl) return static_cast<int64_t>(x);
   const double r = x - fl;
   switch (p.nearest) {
-    case NearestMode::kRoundPreferFloor:
+    case ResizeNearestMode::kRoundPreferFloor:
       return static_cast<int64_t>(r <= 0.5 ? fl : fl + 1);
-    case NearestMode::kRoundPreferCeil:
+    case ResizeNearestMode::kRoundPreferCeil:
       return static_cast<int64_t>(r < 0.5 ? fl : fl + 1);
-    case NearestMode::kFloor:
+    case ResizeNearestMode::kFloor:
       return static_cast<int64_t>(fl);
-    case NearestMode::kCeil:
+    case ResizeNearestMode::kCeil:
       return static_cast<int64_t>(fl + 1);
-    case NearestMode::kLegacy:
+    case ResizeNearestMode::kLegacy:
       return static_cast<int64_t>(scale < 1 ? fl + 1 : fl);
   }
   return 0;
@@ -440,7 +415,7 @@ AxisTaps build_taps(const ResizeParams& p, int64_t in, int64_t out, double scale
   AxisTaps t;
   t.extrap.assign(static_cast<size_t>(out), 0);
   auto clamp_idx = [in](int64_t i) { return std::clamp<int64_t>(i, 0, in - 1); };
-  if (p.mode == InterpMode::kNearest) {
+  if (p.mode == ResizeMode::kNearest) {
     t.n = 1;
     for (int64_t o = 0; o < out; ++o) {
       bool ex;
@@ -580,13 +555,7 @@ Status resize_typed(KernelContext& ctx, const ResizeParams& p, const ResizePlan&
   std::vector<size_t> work;
   std::vector<AxisTaps> taps;
   for (size_t d = 0; d < rank; ++d) {
-    const bool roi_trivial =
-        !plan.has_roi || p.coord != CoordMode::kTfCropAndResize ||
-        (std::fabs(plan.roi_start[d]) < 1e-9 && std::fabs(plan.roi_end[d] - 1) < 1e-9);
-    // An axis with scale 1, same size and full roi maps every index to itself (the
-    // reference skips it too).
-    if (std::fabs(plan.scales[d] - 1) <= 1e-9 && plan.out_dims[d] == in.dims()[d] && roi_trivial)
-      continue;
+    if (resize_axis_is_identity(p, plan, d, in.dims()[d])) continue;
     work.push_back(d);
     taps.push_back(build_taps(p, in.dims()[d], plan.out_dims[d], plan.scales[d], plan.roi_start[d],
                               plan.roi_end[d]));
@@ -640,15 +609,16 @@ Status resize_typed(KernelContext& ctx, const ResizeParams& p, const ResizePlan&
 
 Status resize_cpu(KernelContext& ctx) {
   const ir::Node& n = ctx.node();
-  KILN_ASSIGN_OR_RETURN(ResizeParams p, parse_params(n));
-  bool known = true;
-  KILN_ASSIGN_OR_RETURN(ResizePlan plan,
-                        plan_from_inputs(
-                            n, p, ctx.input(0).dims(),
-                            [&](int i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; },
-                            [&](int i) { return ctx.has_input(i); }, known));
-  if (!known || plan.out_dims.size() != ctx.input(0).rank())
+  KILN_ASSIGN_OR_RETURN(ResizeParams p, parse_resize_params(n));
+  KILN_ASSIGN_OR_RETURN(
+      std::optional<ResizePlan> known,
+      plan_resize_from_inputs(
+          n, p, ctx.input(0).dims(),
+          [&](int i) { return ctx.has_input(i) ? &ctx.input(i) : nullptr; },
+          [&](int i) { return ctx.has_input(i); }));
+  if (!known || known->out_dims.size() != ctx.input(0).rank())
     return ctx.error(ErrorCode::kInternal, "Resize inputs were not available to the kernel", "");
+  const ResizePlan& plan = *known;
   if (plan.out_dims != ctx.output(0).dims())
     return ctx.error(ErrorCode::kInternal, "Resize output was allocated with a different shape", "");
   return dispatch_numeric(ctx.input(0).dtype(),

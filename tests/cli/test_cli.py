@@ -700,7 +700,7 @@ def gpu_present():
 
 
 @pytest.mark.parametrize("cmd", ["build", "run", "bench", "inspect"])
-@pytest.mark.parametrize("flags", [["--fp16"], ["--bf16"], ["--no-tf32"], ["--device", "0"],
+@pytest.mark.parametrize("flags", [["--fp16"], ["--bf16"], ["--no-tf32"], ["--no-nhwc"], ["--device", "0"],
                                    ["--backend", "cpu", "--fp16"]])
 def test_cuda_only_options_need_cuda_backend(tiny, tmp_path, cmd, flags):
     path, _, _ = tiny

@@ -64,30 +64,39 @@ struct RunResult {
 
 Result<RunResult> run(const OpCase& c, uint64_t seed, Backend backend) {
   std::vector<HostTensor> inputs;
-  NetworkDefinition net(make_graph(c, seed, inputs));
+  auto graph = make_graph(c, seed, inputs);
   BuilderConfig cfg;
   cfg.backend = backend;
   cfg.opt_level = 0;
   cfg.allow_tf32 = false;
-  Logger logger(LogLevel::kError);
-  KILN_ASSIGN_OR_RETURN(auto plan, Builder(logger).build_serialized_network(net, cfg));
-  KILN_ASSIGN_OR_RETURN(auto engine, Runtime(logger).deserialize(plan.data(), plan.size()));
-  KILN_ASSIGN_OR_RETURN(auto ctx, engine->create_execution_context_checked());
-  auto names = engine->input_names();
-  for (size_t i = 0; i < names.size(); ++i)
-    KILN_RETURN_IF_ERROR(ctx->set_input(names[i], TensorView{inputs[i].dtype(), inputs[i].dims(), inputs[i].raw()}));
-  KILN_RETURN_IF_ERROR(ctx->execute());
+  KILN_ASSIGN_OR_RETURN(EngineRun er, build_and_run(std::move(graph), inputs, cfg));
   RunResult r;
-  for (const auto& name : engine->output_names()) {
-    KILN_ASSIGN_OR_RETURN(TensorView v, ctx->output(name));
-    r.outputs.push_back(HostTensor::wrap(v.dtype, v.dims, v.data, nullptr).clone());
-  }
-  for (const auto& n : engine->graph().nodes())
+  r.outputs = std::move(er.outputs);
+  for (const auto& n : er.engine->graph().nodes())
     if (n->name == "node") r.tactic = n->tactic;
   return r;
 }
 
 }  // namespace
+
+Result<EngineRun> build_and_run(std::unique_ptr<ir::Graph> graph, std::vector<HostTensor>& inputs,
+                                const BuilderConfig& cfg) {
+  NetworkDefinition net(std::move(graph));
+  Logger logger(LogLevel::kError);
+  KILN_ASSIGN_OR_RETURN(auto plan, Builder(logger).build_serialized_network(net, cfg));
+  EngineRun r;
+  KILN_ASSIGN_OR_RETURN(r.engine, Runtime(logger).deserialize(plan.data(), plan.size()));
+  KILN_ASSIGN_OR_RETURN(auto ctx, r.engine->create_execution_context_checked());
+  auto names = r.engine->input_names();
+  for (size_t i = 0; i < names.size(); ++i)
+    KILN_RETURN_IF_ERROR(ctx->set_input(names[i], TensorView{inputs[i].dtype(), inputs[i].dims(), inputs[i].raw()}));
+  KILN_RETURN_IF_ERROR(ctx->execute());
+  for (const auto& name : r.engine->output_names()) {
+    KILN_ASSIGN_OR_RETURN(TensorView v, ctx->output(name));
+    r.outputs.push_back(HostTensor::wrap(v.dtype, v.dims, v.data, nullptr).clone());
+  }
+  return r;
+}
 
 std::pair<double, double> default_tolerance(DataType dt) {
   switch (dt) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,18 @@ struct Check {
   double atol = -1, rtol = -1;
   uint64_t seed = 1234;
 };
+
+/// An engine and the outputs of one run of it.
+struct EngineRun {
+  std::unique_ptr<Engine> engine;
+  std::vector<HostTensor> outputs;
+};
+
+/// Builds `graph` with `cfg` (Builder → plan → Runtime), runs it once through an
+/// execution context on `inputs` (one per graph input, in order; host memory) and returns
+/// the engine (for its lowered graph) and the outputs. Errors: any build or run error.
+Result<EngineRun> build_and_run(std::unique_ptr<ir::Graph> graph, std::vector<HostTensor>& inputs,
+                                const BuilderConfig& cfg);
 
 /// Runs `c` on the CPU and on the GPU (FP32 build, TF32 off) and EXPECTs equal outputs.
 void expect_matches_cpu(const OpCase& c, const Check& check = {});

@@ -607,14 +607,45 @@ TEST(CudaPointwise, ChannelsLastOperands) {
   ASSERT_TRUE(r_cl.is_ok()) << r_cl.status().to_string();
   auto c_cl = create("Cast", 13, {cl}, {.dtype = kF16, .dims = d, .layout = nhwc});
   ASSERT_TRUE(c_cl.is_ok()) << c_cl.status().to_string();
-  // Broadcasting a per-channel operand, or mixing layouts, needs memory order: unsupported.
+  // Memory offsets of logical element (n, c, h, w) in either layout.
+  auto at_rm = [&](int64_t n, int64_t ch, int64_t h, int64_t w) { return ((n * 3 + ch) * 5 + h) * 7 + w; };
+  auto at_cl = [&](int64_t n, int64_t ch, int64_t h, int64_t w) { return ((n * 5 + h) * 7 + w) * 3 + ch; };
+  auto for_each = [&](auto&& fn) {
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t ch = 0; ch < 3; ++ch)
+        for (int64_t h = 0; h < 5; ++h)
+          for (int64_t w = 0; w < 7; ++w) fn(n, ch, h, w);
+  };
+  // A per-channel operand broadcast over an NHWC tensor (squeeze-excite, bias).
   const cuda::Operand per_channel{.dtype = kF32, .dims = {3, 1, 1}};
-  for (const auto& ins : {std::vector<cuda::Operand>{cl, per_channel},
-                          std::vector<cuda::Operand>{cl, rm}}) {
-    auto k = create("Add", 14, ins, cl);
-    ASSERT_FALSE(k.is_ok());
-    EXPECT_EQ(k.status().code(), ErrorCode::kNoGpuKernel) << k.status().to_string();
-  }
+  const HostTensor pc = tied(kF32, {3, 1, 1}, 4);
+  auto k_pc = create("Add", 14, {cl, per_channel}, cl);
+  ASSERT_TRUE(k_pc.is_ok()) << k_pc.status().to_string();
+  const HostTensor y_pc = launch(**k_pc, {a, pc}, cl);
+  for_each([&](int64_t n, int64_t ch, int64_t h, int64_t w) {
+    const int64_t i = at_cl(n, ch, h, w);
+    ASSERT_EQ(y_pc.get_f64(i), static_cast<float>(a.get_f64(i) + pc.get_f64(ch))) << i;
+  });
+  // Mixed layouts: NHWC + NCHW → NHWC, and a Cast that also reformats NHWC → NCHW.
+  auto k_mix = create("Add", 14, {cl, rm}, cl);
+  ASSERT_TRUE(k_mix.is_ok()) << k_mix.status().to_string();
+  const HostTensor y_mix = launch(**k_mix, {a, b}, cl);
+  for_each([&](int64_t n, int64_t ch, int64_t h, int64_t w) {
+    const int64_t i = at_cl(n, ch, h, w);
+    ASSERT_EQ(y_mix.get_f64(i), static_cast<float>(a.get_f64(i) + b.get_f64(at_rm(n, ch, h, w)))) << i;
+  });
+  const cuda::Operand rm16{.dtype = kF16, .dims = d};
+  auto k_cast = create("Cast", 13, {cl}, rm16);
+  ASSERT_TRUE(k_cast.is_ok()) << k_cast.status().to_string();
+  const HostTensor y_cast = launch(**k_cast, {a}, rm16);
+  for_each([&](int64_t n, int64_t ch, int64_t h, int64_t w) {
+    ASSERT_EQ(y_cast.get_f64(at_rm(n, ch, h, w)), HostTensor::from_vector<float>(kF32, {1}, {static_cast<float>(
+                                                      a.get_f64(at_cl(n, ch, h, w)))}).cast(kF16).get_f64(0));
+  });
+  // Unary ops keep their input's layout (only Cast reformats).
+  auto k_relu = create("Relu", 14, {cl}, rm);
+  ASSERT_FALSE(k_relu.is_ok());
+  EXPECT_EQ(k_relu.status().code(), ErrorCode::kNoGpuKernel) << k_relu.status().to_string();
 }
 
 TEST(CudaPointwise, RankLimits) {

@@ -69,6 +69,7 @@ struct BackendOptions {
   bool fp16 = false;
   bool bf16 = false;
   bool no_tf32 = false;
+  bool no_nhwc = false;
   std::optional<int> device;
 };
 /// Adds --backend, --fp16, --bf16, --no-tf32 and --device to `sub`.

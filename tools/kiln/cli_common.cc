@@ -224,6 +224,8 @@ void add_backend_options(CLI::App* sub, BackendOptions& o) {
   sub->add_flag("--bf16", o.bf16, "CUDA: store and compute float tensors in BF16");
   sub->add_flag("--no-tf32", o.no_tf32,
                 "CUDA, FP32: no TF32 tensor cores in convolutions and GEMMs");
+  sub->add_flag("--no-nhwc", o.no_nhwc,
+                "CUDA: keep every tensor NCHW (no channels-last convolution regions)");
   sub->add_option("--device", o.device, "CUDA device ordinal (default 0)")
       ->check(CLI::NonNegativeNumber);
 }
@@ -242,6 +244,7 @@ Status apply_backend_options(const BackendOptions& o, bool building, BuilderConf
   if (o.fp16) cuda_only.push_back("--fp16");
   if (o.bf16) cuda_only.push_back("--bf16");
   if (o.no_tf32) cuda_only.push_back("--no-tf32");
+  if (o.no_nhwc) cuda_only.push_back("--no-nhwc");
   if (o.device) cuda_only.push_back("--device");
   if (o.device) cfg.device = *o.device;
   if (!building) {
@@ -270,6 +273,7 @@ Status apply_backend_options(const BackendOptions& o, bool building, BuilderConf
   cfg.backend = cuda ? Backend::kCuda : Backend::kCpu;
   cfg.precision = o.fp16 ? Precision::kFp16 : o.bf16 ? Precision::kBf16 : Precision::kFp32;
   cfg.allow_tf32 = !o.no_tf32;
+  cfg.nhwc = !o.no_nhwc;
   return Status::ok();
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "builder/layout.h"
 #include "cli.h"
 #include "engine/plan.h"
 #include "ir/graph.h"
@@ -27,8 +28,6 @@ struct InspectOptions {
   BackendOptions backend;
 };
 
-/// Prefix of the Transpose nodes the CUDA layout pass inserts between NCHW and NHWC.
-constexpr const char* kReformatPrefix = "kiln_reformat";
 /// Tactic of nodes the CUDA backend runs on the host.
 constexpr const char* kHostTactic = "host";
 
@@ -62,7 +61,7 @@ void collect(const ir::Graph& g, int depth, std::vector<Layer>& out) {
 
 bool is_host_fallback(const ir::Node& n) { return n.tactic == kHostTactic; }
 bool is_reformat(const ir::Node& n) {
-  return n.op_type == "Transpose" && n.name.rfind(kReformatPrefix, 0) == 0;
+  return n.op_type == "Transpose" && n.name.rfind(builder::kReformatPrefix, 0) == 0;
 }
 
 /// Host-fallback nodes per op type, in op-name order.
@@ -97,13 +96,16 @@ json value_json(const ir::Value* v) {
   if (!v) return nullptr;
   json j = {{"name", v->name}, {"dtype", dtype_name(v->dtype)}, {"shape", shape_json(v->shape)}};
   if (v->constant) j["constant_bytes"] = v->constant->bytes();
+  if (v->layout == builder::kLayoutNhwc) j["layout"] = "nhwc";
   return j;
 }
 
 std::string values_text(const std::vector<ir::Value*>& vs) {
   std::string s;
   for (const ir::Value* v : vs)
-    s += (s.empty() ? "" : ", ") + (v ? typed_shape(v->dtype, v->shape) : std::string("-"));
+    s += (s.empty() ? "" : ", ") +
+         (v ? typed_shape(v->dtype, v->shape) + (v->layout == builder::kLayoutNhwc ? " nhwc" : "")
+            : std::string("-"));
   return s.empty() ? "-" : s;
 }
 

@@ -249,7 +249,6 @@ KernelResult create_variadic(const KernelConfig& cfg) {
   for (int s : present)
     if (cfg.in(s).dtype != cfg.out(0).dtype)
       return cfg.error(ErrorCode::kTypeMismatch, "inputs must have the output's dtype");
-  KILN_RETURN_IF_ERROR(check_pointwise_layouts(cfg, present));
   return dispatch_set<Set>(cfg.out(0).dtype, cfg, [&](auto t) -> KernelResult {
     using T = decltype(t);
     using Launch = typename VariadicKernel<T, Op>::Launch;
@@ -261,7 +260,8 @@ KernelResult create_variadic(const KernelConfig& cfg) {
       l.slots.assign(present.begin() + first, present.begin() + first + take);
       std::vector<std::vector<int64_t>> dims;
       for (int s : l.slots) dims.push_back(cfg.in(s).dims);
-      KILN_ASSIGN_OR_RETURN(BroadcastPlan plan, plan_broadcast(cfg, dims, cfg.out(0).dims));
+      KILN_ASSIGN_OR_RETURN(BroadcastPlan plan, plan_broadcast(cfg, dims, pointwise_layouts(cfg, l.slots),
+                                                               cfg.out(0)));
       l.ix = make_pw_index<kMaxVariadicInputs>(plan, 0, take);
       launches.push_back(std::move(l));
       first += take;
@@ -371,7 +371,7 @@ const BinaryEntry kEntries[] = {
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(binary) {
-  for (const BinaryEntry& e : kEntries) reg.add({.op_type = e.op_type, .create = e.create});
+  for (const BinaryEntry& e : kEntries) reg.add({.op_type = e.op_type, .create = e.create, .nhwc = true});
 }
 
 }  // namespace kiln::cuda

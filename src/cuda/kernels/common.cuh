@@ -101,21 +101,102 @@ inline unsigned grid_for(int64_t n, int block = kBlock) {
 
 // ---- strided indexing ----------------------------------------------------------------
 /// Maps a linear index over `dims` (row-major) to an element offset with arbitrary
-/// per-dim strides (0 = broadcast). Passed to kernels by value.
-struct StridedIndex {
+/// per-dim strides (0 = broadcast). I = int64_t for walks of any size, or a 32-bit type
+/// where the caller knows every offset fits. Passed to kernels by value.
+template <typename I>
+struct StridedIndexT {
   int rank = 0;
-  int64_t dims[kMaxRank];
-  int64_t strides[kMaxRank];
-  __device__ __forceinline__ int64_t offset(int64_t linear) const {
-    int64_t off = 0;
+  I dims[kMaxRank];
+  I strides[kMaxRank];
+  __device__ __forceinline__ I offset(I linear) const {
+    I off = 0;
     for (int d = rank - 1; d >= 0; --d) {
-      const int64_t q = linear / dims[d];
+      const I q = linear / dims[d];
       off += (linear - q * dims[d]) * strides[d];
       linear = q;
     }
     return off;
   }
 };
+using StridedIndex = StridedIndexT<int64_t>;
+
+/// n / d for a fixed divisor and n < 2^31 by a multiply-high and a shift (Granlund and
+/// Montgomery; PyTorch's IntDivider): index decoding divides by every dim per element, and
+/// 64-bit division is a long instruction sequence on the GPU.
+struct FastDiv {
+  uint32_t d = 1, m = 0, s = 0;
+  FastDiv() = default;
+  /// divisor 0 (a zero-size dim: nothing is ever divided) is taken as 1.
+  explicit FastDiv(uint32_t divisor) : d(divisor ? divisor : 1) {
+    while (s < 32 && (uint64_t{1} << s) < d) ++s;
+    m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << s) - d)) / d + 1);
+  }
+#ifdef __CUDACC__
+  __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, m) + n) >> s; }
+#endif
+};
+
+/// Strided walk over fewer than 2^31 elements with FastDiv decoding (offsets stay 64-bit).
+struct FastStrided {
+  int rank = 0;
+  FastDiv div[kMaxRank];
+  int64_t strides[kMaxRank];
+#ifdef __CUDACC__
+  __device__ __forceinline__ int64_t offset(uint32_t linear) const {
+    int64_t off = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      const uint32_t q = div[d].div(linear);
+      off += static_cast<int64_t>(linear - q * div[d].d) * strides[d];
+      linear = q;
+    }
+    return off;
+  }
+#endif
+};
+
+/// FastStrided over `dims` (each > 0, product < 2^31) reading with element `strides`.
+inline FastStrided make_fast_strided(const std::vector<int64_t>& dims,
+                                     const std::vector<int64_t>& strides) {
+  FastStrided s;
+  s.rank = static_cast<int>(dims.size());
+  for (int d = 0; d < s.rank && d < kMaxRank; ++d) {
+    s.div[d] = FastDiv(static_cast<uint32_t>(dims[d]));
+    s.strides[d] = strides[d];
+  }
+  return s;
+}
+
+/// Element counts below this use FastDiv / FastStrided.
+constexpr int64_t kFastIndexLimit = int64_t{1} << 31;
+
+// ---- layouts -------------------------------------------------------------------------
+
+/// Logical axes of `o` in memory order, outermost first: identity for row-major,
+/// [0, 2, ..., r-1, 1] for kNhwc.
+inline std::vector<int> memory_order(const Operand& o) {
+  const int r = static_cast<int>(o.rank());
+  std::vector<int> order;
+  if (o.layout == Layout::kNhwc && r >= 3) {
+    order.push_back(0);
+    for (int d = 2; d < r; ++d) order.push_back(d);
+    order.push_back(1);
+  } else {
+    for (int d = 0; d < r; ++d) order.push_back(d);
+  }
+  return order;
+}
+
+/// Memory stride, in elements, of each logical axis of `o`.
+inline std::vector<int64_t> logical_strides(const Operand& o) {
+  const std::vector<int> order = memory_order(o);
+  std::vector<int64_t> st(o.rank(), 1);
+  int64_t s = 1;
+  for (int k = static_cast<int>(order.size()) - 1; k >= 0; --k) {
+    st[order[k]] = s;
+    s *= o.dims[order[k]];
+  }
+  return st;
+}
 
 /// Row-major strides of `dims`.
 std::vector<int64_t> row_major_strides(const std::vector<int64_t>& dims);

@@ -824,15 +824,15 @@ Result<std::unique_ptr<Kernel>> create_dropout(const KernelConfig& cfg) {
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(data_movement) {
-  reg.add({.op_type = "Transpose", .create = create_transpose});
-  reg.add({.op_type = "Slice", .create = create_slice});
+  reg.add({.op_type = "Transpose", .create = create_transpose, .nhwc = true});
+  reg.add({.op_type = "Slice", .create = create_slice, .nhwc = true});
   reg.add({.op_type = "Tile", .create = create_tile});
   reg.add({.op_type = "Expand", .create = create_expand});
   reg.add({.op_type = "DepthToSpace", .create = create_depth_space});
   reg.add({.op_type = "SpaceToDepth", .create = create_depth_space});
-  reg.add({.op_type = "Concat", .create = create_concat});
-  reg.add({.op_type = "Split", .create = create_split});
-  reg.add({.op_type = "Pad", .create = create_pad});
+  reg.add({.op_type = "Concat", .create = create_concat, .nhwc = true});
+  reg.add({.op_type = "Split", .create = create_split, .nhwc = true});
+  reg.add({.op_type = "Pad", .create = create_pad, .nhwc = true});
   // Views without a kernel are registered in views.cc; Dropout's mask needs one.
   reg.add({.op_type = "Dropout", .create = create_dropout, .alias_input0 = true});
 }

@@ -12,6 +12,16 @@
 
 namespace kiln::cuda::dm {
 
+// Shared with the pointwise and reduce kernels (common.cuh); named here for dm:: users.
+using cuda::FastDiv;
+using cuda::FastStrided;
+using cuda::kFastIndexLimit;
+using cuda::logical_strides;
+using cuda::make_fast_strided;
+using cuda::memory_order;
+template <typename I>
+using Strided = StridedIndexT<I>;
+
 // ---- units ------------------------------------------------------------------------------
 
 /// Calls f(Unit{}) with the unsigned type of `bytes` bytes (1, 2, 4, 8, or 16 = uint4).
@@ -44,33 +54,6 @@ inline uint64_t address_bits(const void* p) {
 
 // ---- layouts ----------------------------------------------------------------------------
 
-/// Logical axes of `o` in memory order, outermost first: identity for row-major,
-/// [0, 2, ..., r-1, 1] for kNhwc.
-inline std::vector<int> memory_order(const Operand& o) {
-  const int r = static_cast<int>(o.rank());
-  std::vector<int> order;
-  if (o.layout == Layout::kNhwc && r >= 3) {
-    order.push_back(0);
-    for (int d = 2; d < r; ++d) order.push_back(d);
-    order.push_back(1);
-  } else {
-    for (int d = 0; d < r; ++d) order.push_back(d);
-  }
-  return order;
-}
-
-/// Memory stride, in elements, of each logical axis of `o`.
-inline std::vector<int64_t> logical_strides(const Operand& o) {
-  const std::vector<int> order = memory_order(o);
-  std::vector<int64_t> st(o.rank(), 1);
-  int64_t s = 1;
-  for (int k = static_cast<int>(order.size()) - 1; k >= 0; --k) {
-    st[order[k]] = s;
-    s *= o.dims[order[k]];
-  }
-  return st;
-}
-
 /// True when every present operand is row-major (kernels without kNhwc support use it).
 inline bool all_row_major(const KernelConfig& cfg) {
   for (const auto* list : {&cfg.inputs, &cfg.outputs})
@@ -86,28 +69,11 @@ inline bool layout_valid(const Operand& o) {
 
 // ---- strided indexing -------------------------------------------------------------------
 
-/// StridedIndex with index type I (int64_t: walks of any size; FastStrided below is the
-/// faster one for fewer than 2^31 elements).
+/// Strided<I> over `dims` reading with element `strides` (int64_t: walks of any size;
+/// FastStrided is the faster one for fewer than 2^31 elements).
 template <typename I>
-struct Strided {
-  int rank = 0;
-  I dims[kMaxRank];
-  I strides[kMaxRank];
-  __device__ __forceinline__ I offset(I linear) const {
-    I off = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      const I q = linear / dims[d];
-      off += (linear - q * dims[d]) * strides[d];
-      linear = q;
-    }
-    return off;
-  }
-};
-
-/// Strided<I> over `dims` reading with element `strides`.
-template <typename I>
-Strided<I> make_strided(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
-  Strided<I> s;
+StridedIndexT<I> make_strided(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides) {
+  StridedIndexT<I> s;
   s.rank = static_cast<int>(dims.size());
   for (int d = 0; d < s.rank && d < kMaxRank; ++d) {
     s.dims[d] = static_cast<I>(dims[d]);
@@ -115,50 +81,6 @@ Strided<I> make_strided(const std::vector<int64_t>& dims, const std::vector<int6
   }
   return s;
 }
-
-/// n / d for a fixed divisor and n < 2^31 by a multiply-high and a shift (Granlund and
-/// Montgomery; PyTorch's IntDivider): index decoding divides by every dim per element, and
-/// 64-bit division is a long instruction sequence on the GPU.
-struct FastDiv {
-  uint32_t d = 1, m = 0, s = 0;
-  FastDiv() = default;
-  explicit FastDiv(uint32_t divisor) : d(divisor) {
-    while (s < 32 && (uint64_t{1} << s) < d) ++s;
-    m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << s) - d)) / d + 1);
-  }
-  __device__ __forceinline__ uint32_t div(uint32_t n) const { return (__umulhi(n, m) + n) >> s; }
-};
-
-/// Strided walk over fewer than 2^31 elements with FastDiv decoding (offsets stay 64-bit).
-struct FastStrided {
-  int rank = 0;
-  FastDiv div[kMaxRank];
-  int64_t strides[kMaxRank];
-  __device__ __forceinline__ int64_t offset(uint32_t linear) const {
-    int64_t off = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      const uint32_t q = div[d].div(linear);
-      off += static_cast<int64_t>(linear - q * div[d].d) * strides[d];
-      linear = q;
-    }
-    return off;
-  }
-};
-
-/// FastStrided over `dims` (each > 0, product < 2^31) reading with element `strides`.
-inline FastStrided make_fast_strided(const std::vector<int64_t>& dims,
-                                     const std::vector<int64_t>& strides) {
-  FastStrided s;
-  s.rank = static_cast<int>(dims.size());
-  for (int d = 0; d < s.rank && d < kMaxRank; ++d) {
-    s.div[d] = FastDiv(static_cast<uint32_t>(dims[d]));
-    s.strides[d] = strides[d];
-  }
-  return s;
-}
-
-/// Element counts below this use FastDiv / FastStrided.
-constexpr int64_t kFastIndexLimit = int64_t{1} << 31;
 
 // ---- factory helpers --------------------------------------------------------------------
 

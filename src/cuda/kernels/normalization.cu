@@ -770,7 +770,7 @@ KILN_REGISTER_CUDA_KERNELS(normalization) {
   reg.add({.op_type = "LayerNormalization", .create = create_layer_norm});
   reg.add({.op_type = "InstanceNormalization", .create = create_channel_norm<false>});
   reg.add({.op_type = "GroupNormalization", .create = create_channel_norm<true>});
-  reg.add({.op_type = "BatchNormalization", .create = create_batch_norm});
+  reg.add({.op_type = "BatchNormalization", .create = create_batch_norm, .nhwc = true});
   reg.add({.op_type = "LRN", .create = create_lrn});
   reg.add({.op_type = "LpNormalization", .create = create_lp_norm});
   reg.add({.op_type = "MeanVarianceNormalization", .create = create_mvn});

@@ -168,17 +168,23 @@ struct BroadcastPlan {
 };
 
 /// Plans the broadcast of inputs with dims `in_dims` (already adjusted for legacy axis
-/// broadcasting) to `out_dims`. Errors: ShapeMismatch when an input does not broadcast to
-/// the output (shape inference should have caught it); NoGpuKernel when more than
-/// kMaxRank dims remain after merging.
+/// broadcasting) and memory layouts `in_layouts` to the output `out`. The plan walks the
+/// output in its memory order (channels last for kNhwc) and gives every input its element
+/// strides along that walk, so operands of any mix of row-major and kNhwc layouts work: the
+/// same layout everywhere stays a flat walk, a per-channel [N,C,1,1] operand of an NHWC
+/// output broadcasts along the innermost dim, and mixed layouts (a reformat fused into the
+/// op) take the strided kernel. Errors: ShapeMismatch when an input does not broadcast to
+/// the output (shape inference should have caught it); NoGpuKernel for a kNhwc input whose
+/// rank differs from the output's, or more than kMaxRank dims left after merging.
 inline Result<BroadcastPlan> plan_broadcast(const KernelConfig& cfg,
                                             const std::vector<std::vector<int64_t>>& in_dims,
-                                            const std::vector<int64_t>& out_dims) {
+                                            const std::vector<Layout>& in_layouts,
+                                            const Operand& out) {
   BroadcastPlan plan;
+  const std::vector<int64_t>& out_dims = out.dims;
   const size_t n_in = in_dims.size();
   plan.strides.resize(n_in);
-  plan.numel = 1;
-  for (int64_t d : out_dims) plan.numel *= d;
+  plan.numel = out.numel();
   const size_t r = out_dims.size();
   std::vector<std::vector<int64_t>> full(n_in, std::vector<int64_t>(r, 0));
   for (size_t k = 0; k < n_in; ++k) {
@@ -192,17 +198,23 @@ inline Result<BroadcastPlan> plan_broadcast(const KernelConfig& cfg,
     };
     if (id.size() > r) return mismatch();
     const size_t lead = r - id.size();
-    int64_t s = 1;
-    for (size_t j = id.size(); j-- > 0;) {
+    const bool nhwc = in_layouts[k] == Layout::kNhwc && id.size() >= 3;
+    if (nhwc && lead != 0) return cfg.unsupported("a kNhwc input of another rank than the output");
+    Operand view;
+    view.dims = id;
+    view.layout = nhwc ? Layout::kNhwc : Layout::kRowMajor;
+    const std::vector<int64_t> st = logical_strides(view);
+    for (size_t j = 0; j < id.size(); ++j) {
       if (id[j] != out_dims[lead + j] && id[j] != 1) return mismatch();
-      full[k][lead + j] = id[j] == 1 ? 0 : s;
-      s *= id[j];
+      full[k][lead + j] = id[j] == 1 ? 0 : st[j];
     }
   }
   if (plan.numel == 0) return plan;
+  // Walk the output in memory order.
+  const std::vector<int> order = memory_order(out);
   // Drop size-1 dims; merge dim d into the previous kept dim when every input steps
   // through the pair as through one dim (stride_prev == stride_d * dim_d).
-  for (size_t d = 0; d < r; ++d) {
+  for (int d : order) {
     if (out_dims[d] == 1) continue;
     bool merge = !plan.dims.empty();
     for (size_t k = 0; merge && k < n_in; ++k)
@@ -223,25 +235,6 @@ inline Result<BroadcastPlan> plan_broadcast(const KernelConfig& cfg,
     return cfg.unsupported("broadcast of rank " + std::to_string(plan.dims.size()) +
                            " after merging dims (max " + std::to_string(kMaxRank) + ")");
   return plan;
-}
-
-/// Layout rule of the pointwise kernels: with every operand row-major anything goes; once
-/// some operand (input in `slots`, or output 0) is kNhwc, each input must be a single
-/// element or have the output's dims and layout, since the kernels then ignore memory order.
-/// Otherwise NoGpuKernel ("mixed layouts").
-inline Status check_pointwise_layouts(const KernelConfig& cfg, const std::vector<int>& slots) {
-  const Operand& out = cfg.out(0);
-  bool any_nhwc = out.layout == Layout::kNhwc;
-  for (int s : slots) any_nhwc = any_nhwc || cfg.in(s).layout == Layout::kNhwc;
-  if (!any_nhwc) return Status::ok();
-  for (int s : slots) {
-    const Operand& x = cfg.in(s);
-    if (x.numel() != 1 && (x.dims != out.dims || x.layout != out.layout))
-      return cfg.unsupported("mixed layouts (input " + std::to_string(s) + " is " +
-                             layout_name(x.layout) + ", output " + layout_name(out.layout) +
-                             ", dims must match)");
-  }
-  return Status::ok();
 }
 
 /// B's dims as numpy broadcasting must see them for binary ops before opset 7 (attribute
@@ -507,6 +500,8 @@ class PointwiseKernel final : public Kernel {
       if (plan.strides[k].empty() || (plan.flat() && plan.strides[k][0] == 0))
         scalar_mask_ |= 1u << k;
       if (!plan.strides[k].empty() && plan.strides[k].back() == 0) inner_bcast_ |= 1u << k;
+      // An input read across the output's innermost dim (mixed layouts) cannot be packed.
+      if (!plan.strides[k].empty() && plan.strides[k].back() > 1) inner_packable_ = false;
     }
     inner_ = plan.dims.empty() ? 0 : plan.dims.back();
     tactic_ = "kiln:" + name + (flat_ ? ":flat" : ":broadcast(rank " +
@@ -534,7 +529,8 @@ class PointwiseKernel final : public Kernel {
         return Status::ok();
       }
       if constexpr ((kPaths & kPathBroadcast) != 0) {
-        if (!flat_ && V > 1 && inner_ % V == 0 && aligned(in, out, V, inner_bcast_, seq)) {
+        if (!flat_ && V > 1 && inner_packable_ && inner_ % V == 0 &&
+            aligned(in, out, V, inner_bcast_, seq)) {
           pointwise_broadcast_vec_kernel<V, Out, Fn, Ins...>
               <<<grid_for(n_ / V), kBlock, 0, a.stream>>>(fn, out, n_, in, ix_, inner_bcast_);
           KILN_CUDA_CHECK_LAUNCH("pointwise_broadcast_vec_kernel");
@@ -568,14 +564,24 @@ class PointwiseKernel final : public Kernel {
   uint32_t scalar_mask_ = 0;   ///< flat plans: inputs of one element
   uint32_t inner_bcast_ = 0;   ///< inputs broadcast along the innermost merged dim
   int64_t inner_ = 0;          ///< innermost merged dim
+  bool inner_packable_ = true;  ///< every input's innermost stride is 0 or 1
   std::string tactic_;
 };
 
-/// Factory tail shared by the pointwise ops: validates layouts, element sizes (against the
-/// node's dtypes) and the broadcast, and builds the kernel. `slots` are the node input
-/// indices read as Ins...; `in_dims` their dims as broadcasting sees them (empty = the
-/// operands' own dims). kPaths: see PwPaths. Errors: NoGpuKernel (layouts, rank),
-/// ShapeMismatch, Internal (dtype sizes, or broadcasting without kPathBroadcast).
+/// Layouts of the inputs in `slots` (for plan_broadcast).
+template <typename Slots>
+std::vector<Layout> pointwise_layouts(const KernelConfig& cfg, const Slots& slots) {
+  std::vector<Layout> l;
+  for (int s : slots) l.push_back(cfg.in(s).layout);
+  return l;
+}
+
+/// Factory tail shared by the pointwise ops: validates element sizes (against the node's
+/// dtypes) and the broadcast (any mix of layouts, see plan_broadcast), and builds the
+/// kernel. `slots` are the node input indices read as Ins...; `in_dims` their dims as
+/// broadcasting sees them (empty = the operands' own dims). kPaths: see PwPaths. Errors:
+/// NoGpuKernel (layouts that differ without kPathBroadcast, rank), ShapeMismatch, Internal
+/// (dtype sizes, or broadcasting without kPathBroadcast).
 template <unsigned kPaths, typename Out, typename... Ins, typename Fn>
 KernelResult make_pointwise(const KernelConfig& cfg, const Fn& fn,
                             std::array<int, sizeof...(Ins)> slots, const std::string& name,
@@ -589,13 +595,17 @@ KernelResult make_pointwise(const KernelConfig& cfg, const Fn& fn,
                                                  std::to_string(slots[k]) +
                                                  " missing or of an unexpected dtype");
   }
-  KILN_RETURN_IF_ERROR(check_pointwise_layouts(cfg, {slots.begin(), slots.end()}));
   if (in_dims.empty())
     for (int s : slots) in_dims.push_back(cfg.in(s).dims);
-  KILN_ASSIGN_OR_RETURN(BroadcastPlan plan, plan_broadcast(cfg, in_dims, cfg.out(0).dims));
-  if ((kPaths & kPathBroadcast) == 0 && !plan.flat())
-    return cfg.error(ErrorCode::kInternal, "pointwise kernel built without broadcasting got "
-                                           "operands of different shapes");
+  KILN_ASSIGN_OR_RETURN(BroadcastPlan plan,
+                        plan_broadcast(cfg, in_dims, pointwise_layouts(cfg, slots), cfg.out(0)));
+  if ((kPaths & kPathBroadcast) == 0 && !plan.flat()) {
+    for (int s : slots)
+      if (cfg.in(s).dims != cfg.out(0).dims)
+        return cfg.error(ErrorCode::kInternal, "pointwise kernel built without broadcasting "
+                                               "got operands of different shapes");
+    return cfg.unsupported("input and output layouts differ");
+  }
   return std::unique_ptr<Kernel>(
       std::make_unique<PointwiseKernel<kPaths, Out, Fn, Ins...>>(fn, plan, slots, name));
 }

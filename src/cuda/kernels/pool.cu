@@ -246,9 +246,9 @@ Result<std::unique_ptr<Kernel>> create_pool(const KernelConfig& cfg) {
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(pool) {
-  reg.add({.op_type = "MaxPool", .create = create_pool<PoolKind::kMax>});
-  reg.add({.op_type = "AveragePool", .create = create_pool<PoolKind::kAverage>});
-  reg.add({.op_type = "LpPool", .create = create_pool<PoolKind::kLp>});
+  reg.add({.op_type = "MaxPool", .create = create_pool<PoolKind::kMax>, .nhwc = true});
+  reg.add({.op_type = "AveragePool", .create = create_pool<PoolKind::kAverage>, .nhwc = true});
+  reg.add({.op_type = "LpPool", .create = create_pool<PoolKind::kLp>, .nhwc = true});
 }
 
 }  // namespace kiln::cuda

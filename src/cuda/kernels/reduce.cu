@@ -13,6 +13,7 @@
 // first NaN, and ties go to the first index (last with select_last_index).
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "cuda/kernels/reduce.cuh"
 
@@ -693,7 +694,11 @@ KILN_REGISTER_CUDA_KERNELS(reduce) {
       {"CumSum", create_cumsum},
       {"TopK", create_topk},
   };
-  for (const auto& [name, create] : reductions) reg.add({.op_type = name, .create = create});
+  for (const auto& [name, create] : reductions) {
+    // The global pools read Operand::layout; the reductions refuse kNhwc.
+    const bool nhwc = std::string_view(name).starts_with("Global");
+    reg.add({.op_type = name, .create = create, .nhwc = nhwc});
+  }
 }
 
 }  // namespace kiln::cuda

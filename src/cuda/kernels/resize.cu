@@ -14,8 +14,9 @@
 // on byte units (16-byte units when channels are innermost and not resized, e.g. NHWC).
 //
 // Operands may be row-major or kNhwc (logical NCHW dims, channels-last memory), input and
-// output independently. scales / sizes / roi must be constants (read at create time);
-// otherwise the node runs on the host.
+// output independently. The attributes and the output plan are read by the CPU's own code
+// (ops/resize.h), so both report the same errors; scales / sizes / roi must be constants
+// (read at create time), otherwise the node runs on the host.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -25,22 +26,37 @@
 #include <vector>
 
 #include "cuda/kernels/data_movement.cuh"
+#include "ops/resize.h"
 
 namespace kiln::cuda {
 namespace {
 
-enum Mode : int { kNearest, kLinear, kCubic };
-enum Coord : int {
-  kHalfPixel,
-  kHalfPixelSymmetric,
-  kPytorchHalfPixel,
-  kAlignCorners,
-  kAsymmetric,
-  kTfCropAndResize,
-  kTfHalfPixelForNn
+// The kernels switch on plain ints holding the values of the shared host enums
+// (ops/resize.h), so a ResizeParams field converts with a static_cast.
+using ops::ResizeCoordMode;
+using ops::ResizeMode;
+using ops::ResizeNearestMode;
+enum Mode : int {
+  kNearest = static_cast<int>(ResizeMode::kNearest),
+  kLinear = static_cast<int>(ResizeMode::kLinear),
+  kCubic = static_cast<int>(ResizeMode::kCubic)
 };
-enum NearestMode : int { kRoundPreferFloor, kRoundPreferCeil, kFloor, kCeil, kLegacy };
-enum Policy : int { kStretch, kNotLarger, kNotSmaller };
+enum Coord : int {
+  kHalfPixel = static_cast<int>(ResizeCoordMode::kHalfPixel),
+  kHalfPixelSymmetric = static_cast<int>(ResizeCoordMode::kHalfPixelSymmetric),
+  kPytorchHalfPixel = static_cast<int>(ResizeCoordMode::kPytorchHalfPixel),
+  kAlignCorners = static_cast<int>(ResizeCoordMode::kAlignCorners),
+  kAsymmetric = static_cast<int>(ResizeCoordMode::kAsymmetric),
+  kTfCropAndResize = static_cast<int>(ResizeCoordMode::kTfCropAndResize),
+  kTfHalfPixelForNn = static_cast<int>(ResizeCoordMode::kTfHalfPixelForNn)
+};
+enum NearestMode : int {
+  kRoundPreferFloor = static_cast<int>(ResizeNearestMode::kRoundPreferFloor),
+  kRoundPreferCeil = static_cast<int>(ResizeNearestMode::kRoundPreferCeil),
+  kFloor = static_cast<int>(ResizeNearestMode::kFloor),
+  kCeil = static_cast<int>(ResizeNearestMode::kCeil),
+  kLegacy = static_cast<int>(ResizeNearestMode::kLegacy)
+};
 
 /// Product of the taps of all resized axes above which the kernel declines (antialias
 /// with tiny scales widens the filter to 2/scale taps per axis).
@@ -548,185 +564,21 @@ __global__ void resize_interp_2d_kernel(const T* __restrict__ src, T* __restrict
   }
 }
 
-// ---- host: attributes and plan (mirrors ops/resize.cc) ----------------------------------
+// ---- host ------------------------------------------------------------------------------
 
-struct Params {
-  int mode = kNearest, coord = kAsymmetric, nearest = kLegacy, policy = kStretch;
-  double cubic_a = -0.75, extrapolation = 0;
-  bool exclude_outside = false, antialias = false;
-  std::vector<int64_t> axes;  ///< as given; empty = all
-};
-
-/// Index of the attribute's value in `names`, or a kOnnxBadAttribute error.
-Result<int> parse_enum(const KernelConfig& cfg, const char* attr, const char* def,
-                       std::initializer_list<std::pair<const char*, int>> names) {
-  const std::string v = cfg.node.attr_s(attr, def);
-  for (const auto& [name, value] : names)
-    if (v == name) return value;
-  return cfg.error(ErrorCode::kOnnxBadAttribute,
-                   std::string(attr) + " '" + v + "' is not supported", "");
-}
-
-bool is_upsample(const KernelConfig& cfg) { return cfg.node.op_type == "Upsample"; }
-/// Opset 11 introduced roi/sizes inputs and the coordinate-mode attributes.
-bool modern(const KernelConfig& cfg) { return !is_upsample(cfg) && cfg.opset() >= 11; }
-
-Result<Params> parse_params(const KernelConfig& cfg) {
-  const ir::Node& n = cfg.node;
-  Params p;
+/// The CPU's plan (ops/resize.h) from the constant scales / sizes / roi inputs.
+/// NoGpuKernel when one of them is not a constant; the CPU's errors for bad values.
+Result<ops::ResizePlan> make_plan(const KernelConfig& cfg, const ops::ResizeParams& p) {
   KILN_ASSIGN_OR_RETURN(
-      p.mode,
-      parse_enum(
-          cfg, "mode", "nearest",
-          {{"nearest", kNearest}, {"linear", kLinear}, {"bilinear", kLinear}, {"cubic", kCubic}}));
-  if (!modern(cfg)) {
-    if (p.mode == kCubic)
-      return cfg.error(ErrorCode::kOnnxBadAttribute, "mode 'cubic' needs opset 11", "");
-    return p;  // asymmetric, legacy nearest rounding
-  }
-  KILN_ASSIGN_OR_RETURN(p.coord, parse_enum(cfg, "coordinate_transformation_mode", "half_pixel",
-                                            {{"half_pixel", kHalfPixel},
-                                             {"half_pixel_symmetric", kHalfPixelSymmetric},
-                                             {"pytorch_half_pixel", kPytorchHalfPixel},
-                                             {"align_corners", kAlignCorners},
-                                             {"asymmetric", kAsymmetric},
-                                             {"tf_crop_and_resize", kTfCropAndResize},
-                                             {"tf_half_pixel_for_nn", kTfHalfPixelForNn}}));
-  KILN_ASSIGN_OR_RETURN(p.nearest, parse_enum(cfg, "nearest_mode", "round_prefer_floor",
-                                              {{"round_prefer_floor", kRoundPreferFloor},
-                                               {"round_prefer_ceil", kRoundPreferCeil},
-                                               {"floor", kFloor},
-                                               {"ceil", kCeil}}));
-  p.cubic_a = n.attr_f("cubic_coeff_a", -0.75f);
-  p.exclude_outside = n.attr_i("exclude_outside", 0) != 0;
-  p.extrapolation = n.attr_f("extrapolation_value", 0.0f);
-  if (cfg.opset() >= 18) {
-    p.antialias = n.attr_i("antialias", 0) != 0;
-    KILN_ASSIGN_OR_RETURN(p.policy, parse_enum(cfg, "keep_aspect_ratio_policy", "stretch",
-                                               {{"stretch", kStretch},
-                                                {"not_larger", kNotLarger},
-                                                {"not_smaller", kNotSmaller}}));
-    p.axes = n.attr_ints("axes");
-  }
-  if (p.antialias && p.mode == kNearest)
-    return cfg.error(ErrorCode::kOnnxBadAttribute, "antialias is not defined for mode 'nearest'",
-                     "");
-  return p;
-}
-
-/// Per logical axis: scale and roi used by the coordinate mapping, and the output dims.
-struct Plan {
-  std::vector<int64_t> out_dims;
-  std::vector<double> scales, roi_start, roi_end;
-  bool has_roi = false;
-};
-
-std::vector<double> to_f64(const HostTensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[i] = t.get_f64(i);
-  return v;
-}
-
-Result<Plan> make_plan(const KernelConfig& cfg, const Params& p) {
-  const std::vector<int64_t>& in = cfg.in(0).dims;
-  const int64_t rank = static_cast<int64_t>(in.size());
-  std::vector<int64_t> axes;
-  std::vector<bool> seen(rank, false);
-  for (int64_t a : p.axes) {
-    const int64_t na = a < 0 ? a + rank : a;
-    if (na < 0 || na >= rank || seen[na])
-      return cfg.error(ErrorCode::kBadAxis,
-                       "axes entry " + std::to_string(a) + " is out of range or repeated", "");
-    seen[na] = true;
-    axes.push_back(na);
-  }
-  if (p.axes.empty())
-    for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
-  const size_t na = axes.size();
-
-  // Inputs: Resize-11+: X, roi, scales, sizes; Resize-10 / Upsample-9: X, scales.
-  int roi_slot = -1, scales_slot = -1, sizes_slot = -1;
-  if (modern(cfg))
-    roi_slot = 1, scales_slot = 2, sizes_slot = 3;
-  else if (!(is_upsample(cfg) && cfg.opset() < 9))
-    scales_slot = 1;
-  auto value = [&](int i) -> Result<const HostTensor*> {
-    if (!cfg.in(i).value)
-      return cfg.unsupported("input " + std::to_string(i) + " is not a constant");
-    return cfg.in(i).value;
-  };
-  std::vector<double> scales, roi;
-  std::vector<int64_t> sizes;
-  bool use_scales = false, use_sizes = false;
-  if (scales_slot < 0) {
-    for (float f : cfg.node.attr_floats("scales")) scales.push_back(f);
-    use_scales = true;
-  }
-  if (sizes_slot >= 0 && cfg.has_input(sizes_slot)) {
-    KILN_ASSIGN_OR_RETURN(const HostTensor* t, value(sizes_slot));
-    if (t->numel() > 0) sizes = t->to_i64_vector(), use_sizes = true;
-  }
-  if (!use_sizes && scales_slot >= 0 && cfg.has_input(scales_slot)) {
-    KILN_ASSIGN_OR_RETURN(const HostTensor* t, value(scales_slot));
-    if (t->numel() > 0) scales = to_f64(*t), use_scales = true;
-  }
-  if (p.coord == kTfCropAndResize && roi_slot >= 0 && cfg.has_input(roi_slot)) {
-    KILN_ASSIGN_OR_RETURN(const HostTensor* t, value(roi_slot));
-    roi = to_f64(*t);
-  }
-
-  Plan plan;
-  plan.out_dims = in;
-  plan.scales.assign(rank, 1.0);
-  plan.roi_start.assign(rank, 0.0);
-  plan.roi_end.assign(rank, 1.0);
-  if (!roi.empty()) {
-    if (roi.size() != 2 * na)
-      return cfg.error(ErrorCode::kShapeMismatch, "roi needs 2 values per resized axis", "");
-    for (size_t i = 0; i < na; ++i)
-      plan.roi_start[axes[i]] = roi[i], plan.roi_end[axes[i]] = roi[na + i];
-    plan.has_roi = true;
-  }
-  if (use_sizes) {
-    if (sizes.size() != na)
-      return cfg.error(ErrorCode::kShapeMismatch, "sizes needs one value per resized axis", "");
-    if (p.policy == kStretch) {
-      for (size_t i = 0; i < na; ++i) {
-        const int64_t d = axes[i];
-        plan.out_dims[d] = sizes[i];
-        plan.scales[d] =
-            in[d] > 0 ? static_cast<double>(sizes[i]) / static_cast<double>(in[d]) : 1.0;
-      }
-    } else {
-      double s = p.policy == kNotLarger ? INFINITY : -INFINITY;
-      for (size_t i = 0; i < na; ++i) {
-        const double r = in[axes[i]] > 0
-                             ? static_cast<double>(sizes[i]) / static_cast<double>(in[axes[i]])
-                             : 1.0;
-        s = p.policy == kNotLarger ? std::min(s, r) : std::max(s, r);
-      }
-      for (int64_t d : axes) {
-        plan.scales[d] = s;
-        plan.out_dims[d] =
-            static_cast<int64_t>(s * static_cast<double>(in[d]) + 0.5);  // round half up
-      }
-    }
-  } else if (use_scales) {
-    if (scales.size() != na)
-      return cfg.error(ErrorCode::kShapeMismatch, "scales needs one value per resized axis", "");
-    for (size_t i = 0; i < na; ++i) {
-      if (!(scales[i] > 0) || !std::isfinite(scales[i]))
-        return cfg.error(ErrorCode::kShapeMismatch, "scales must be positive", "");
-      plan.scales[axes[i]] = scales[i];
-      plan.out_dims[axes[i]] =
-          static_cast<int64_t>(scales[i] * static_cast<double>(in[axes[i]]));  // floor
-    }
-  } else {
-    return cfg.error(ErrorCode::kOnnxBadInputs, "neither scales nor sizes is given", "");
-  }
-  if (plan.out_dims != cfg.out(0).dims)
+      std::optional<ops::ResizePlan> plan,
+      ops::plan_resize_from_inputs(
+          cfg.node, p, cfg.in(0).dims,
+          [&](int i) { return cfg.in(i).value; },
+          [&](int i) { return cfg.has_input(i); }));
+  if (!plan) return cfg.unsupported("scales, sizes or roi is not a constant");
+  if (plan->out_dims != cfg.out(0).dims)
     return cfg.error(ErrorCode::kInternal, "Resize output dims disagree with shape inference", "");
-  return plan;
+  return std::move(*plan);
 }
 
 /// Bytes of store<T>(v) in the output dtype (the extrapolation value of nearest).
@@ -918,16 +770,16 @@ Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
     return cfg.unsupported(std::string("dtype ") + dtype_name(dt));
   if (in.rank() > static_cast<size_t>(kMaxRank) || !dm::layout_valid(in) || !dm::layout_valid(out))
     return cfg.unsupported("rank > 8 or a kNhwc operand of rank < 3");
-  KILN_ASSIGN_OR_RETURN(Params p, parse_params(cfg));
-  KILN_ASSIGN_OR_RETURN(Plan plan, make_plan(cfg, p));
+  KILN_ASSIGN_OR_RETURN(ops::ResizeParams p, ops::parse_resize_params(cfg.node));
+  KILN_ASSIGN_OR_RETURN(ops::ResizePlan plan, make_plan(cfg, p));
   if (out.numel() > 0 && in.numel() == 0)
     return cfg.error(ErrorCode::kShapeMismatch,
                      "cannot resize an empty input to a non-empty output", "");
 
   ResizeArgs a;
-  a.mode = p.mode;
-  a.coord = p.coord;
-  a.nearest = p.nearest;
+  a.mode = static_cast<int>(p.mode);
+  a.coord = static_cast<int>(p.coord);
+  a.nearest = static_cast<int>(p.nearest);
   a.exclude_outside = p.exclude_outside;
   a.antialias = p.antialias;
   a.cubic_a = p.cubic_a;
@@ -938,26 +790,21 @@ Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
   std::vector<int> axis_taps;
   bool narrow = true, any_extrap = false;  // conditions of the CPU's 2-D fast path
   for (size_t d = 0; d < in.rank(); ++d) {
-    const bool roi_trivial =
-        !plan.has_roi || p.coord != kTfCropAndResize ||
-        (std::fabs(plan.roi_start[d]) < 1e-9 && std::fabs(plan.roi_end[d] - 1) < 1e-9);
-    // Scale 1, same size and full roi map every index to itself (the CPU skips it too).
-    if (std::fabs(plan.scales[d] - 1) <= 1e-9 && plan.out_dims[d] == in.dims[d] && roi_trivial)
-      continue;
+    if (ops::resize_axis_is_identity(p, plan, d, in.dims[d])) continue;
     slot_of[d] = a.n_axes;
     a.ax[a.n_axes++] = {in.dims[d],        plan.out_dims[d], plan.scales[d],
                         plan.roi_start[d], plan.roi_end[d],  in_st[d]};
-    int64_t n = p.mode == kNearest ? 1 : p.mode == kLinear ? 2 : 4;
+    int64_t n = a.mode == kNearest ? 1 : a.mode == kLinear ? 2 : 4;
     if (p.antialias) {
       const double s = std::min(plan.scales[d], 1.0);
-      n = 2 - 2 * static_cast<int64_t>(std::floor((p.mode == kLinear ? -1 : -2) / s) + 1);
+      n = 2 - 2 * static_cast<int64_t>(std::floor((a.mode == kLinear ? -1 : -2) / s) + 1);
     }
     taps = std::min(taps * n, kMaxTapProduct + 1);
     axis_taps.push_back(static_cast<int>(std::min<int64_t>(n, kMaxTapProduct + 1)));
     narrow &= n <= 2;
-    for (int64_t o = 0; p.coord == kTfCropAndResize && o < plan.out_dims[d] && !any_extrap; ++o) {
+    for (int64_t o = 0; a.coord == kTfCropAndResize && o < plan.out_dims[d] && !any_extrap; ++o) {
       bool ex;
-      source_coord(p.coord, a.ax[a.n_axes - 1], static_cast<double>(o), ex);
+      source_coord(a.coord, a.ax[a.n_axes - 1], static_cast<double>(o), ex);
       any_extrap |= ex;
     }
   }
@@ -982,7 +829,7 @@ Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
   const size_t es = dtype_size(dt);
   size_t vec = es;
   const int last = a.rank - 1;
-  if ((a.n_axes == 0 || p.mode == kNearest) && a.slot[last] < 0 && a.in_stride[last] == 1) {
+  if ((a.n_axes == 0 || a.mode == kNearest) && a.slot[last] < 0 && a.in_stride[last] == 1) {
     uint64_t bits = static_cast<uint64_t>(a.out_dims[last]) * es;
     for (int d = 0; d < last; ++d) bits |= static_cast<uint64_t>(a.in_stride[d]) * es;
     for (int k = 0; k < a.n_axes; ++k) bits |= static_cast<uint64_t>(a.ax[k].stride) * es;
@@ -998,7 +845,7 @@ Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
       if (a.slot[k] == 1) px = k;
     }
     plane2d = px == py + 1 &&
-              (p.mode == kNearest || (axis_taps[0] <= kMaxTaps2d && axis_taps[1] <= kMaxTaps2d));
+              (a.mode == kNearest || (axis_taps[0] <= kMaxTaps2d && axis_taps[1] <= kMaxTaps2d));
     if (plane2d) {
       for (int k = 0; k < py; ++k) g.planes *= a.out_dims[k];
       for (int k = px + 1; k < a.rank; ++k) g.inner *= a.out_dims[k];
@@ -1014,8 +861,8 @@ Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(resize) {
-  reg.add({.op_type = "Resize", .create = create_resize});
-  reg.add({.op_type = "Upsample", .create = create_resize});
+  reg.add({.op_type = "Resize", .create = create_resize, .nhwc = true});
+  reg.add({.op_type = "Upsample", .create = create_resize, .nhwc = true});
 }
 
 }  // namespace kiln::cuda

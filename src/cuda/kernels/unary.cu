@@ -258,11 +258,19 @@ class CopyKernel final : public Kernel {
 /// target as output 0's dtype. f8e4m3 (no device type here) → NoGpuKernel.
 KernelResult create_cast(const KernelConfig& cfg) {
   const DataType from = cfg.in(0).dtype, to = cfg.out(0).dtype;
-  KILN_RETURN_IF_ERROR(check_pointwise_layouts(cfg, {0}));
-  if (from == to) {
-    if (cfg.in(0).layout != cfg.out(0).layout) return cfg.unsupported("mixed layouts");
-    return std::unique_ptr<Kernel>(std::make_unique<CopyKernel>(cfg.out(0).bytes()));
+  if (cfg.in(0).layout != cfg.out(0).layout) {
+    // A layout reformat fused into the cast (the layout pass puts the graph-input cast in
+    // front of an NHWC convolution): float types only, through the strided kernel.
+    return dispatch_set<kPwFloat>(from, cfg, [&](auto s) {
+      using S = decltype(s);
+      return dispatch_set<kPwFloat>(to, cfg, [&](auto d) {
+        using D = decltype(d);
+        return make_pointwise<kPathBroadcast, D, S>(cfg, CastTo<D>{}, {0}, "cast_relayout");
+      });
+    });
   }
+  if (from == to)
+    return std::unique_ptr<Kernel>(std::make_unique<CopyKernel>(cfg.out(0).bytes()));
   return dispatch_set<kPwAll>(from, cfg, [&](auto s) {
     using S = decltype(s);
     return dispatch_set<kPwAll>(to, cfg, [&](auto d) {
@@ -329,7 +337,7 @@ const UnaryEntry kEntries[] = {
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(unary) {
-  for (const UnaryEntry& e : kEntries) reg.add({.op_type = e.op_type, .create = e.create});
+  for (const UnaryEntry& e : kEntries) reg.add({.op_type = e.op_type, .create = e.create, .nhwc = true});
 }
 
 }  // namespace kiln::cuda
