@@ -6,6 +6,7 @@
 #include <functional>
 #include <limits>
 
+#include "ops/slice.h"
 #include "ops/tensor_util.h"
 
 namespace kiln::ops {
@@ -253,31 +254,6 @@ struct SliceArgs {
   std::vector<int64_t> starts, ends, axes, steps;
 };
 
-// Effective start/step/count of one axis (ONNX Slice-13 clamping rules).
-struct AxisSlice {
-  int64_t start = 0, step = 1, count = 0;
-};
-
-AxisSlice slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step) {
-  AxisSlice s;
-  s.step = step;
-  if (dim == 0) return s;       // empty axis (and keeps the clamps below well-formed)
-  if (start < 0) start += dim;  // no overflow: dim >= 0
-  if (end < 0) end += dim;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, dim);
-    end = std::clamp<int64_t>(end, 0, dim);
-    s.count = end > start ? (end - start - 1) / step + 1 : 0;
-  } else {
-    start = std::clamp<int64_t>(start, 0, dim - 1);
-    end = std::clamp<int64_t>(end, -1, dim - 1);
-    const int64_t back =
-        step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
-    s.count = start > end ? (start - end - 1) / back + 1 : 0;
-  }
-  s.start = s.count ? start : 0;
-  return s;
-}
 
 // Reads the arguments (attributes before opset 10, inputs after) through `ints(i)`, which
 // returns input i's values when known; validates what does not depend on the data shape.
@@ -531,6 +507,27 @@ Status depth_space_cpu(KernelContext& ctx) {
 }
 
 }  // namespace
+
+AxisSlice slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step) {
+  AxisSlice s;
+  s.step = step;
+  if (dim == 0) return s;       // empty axis (and keeps the clamps below well-formed)
+  if (start < 0) start += dim;  // no overflow: dim >= 0
+  if (end < 0) end += dim;
+  if (step > 0) {
+    start = std::clamp<int64_t>(start, 0, dim);
+    end = std::clamp<int64_t>(end, 0, dim);
+    s.count = end > start ? (end - start - 1) / step + 1 : 0;
+  } else {
+    start = std::clamp<int64_t>(start, 0, dim - 1);
+    end = std::clamp<int64_t>(end, -1, dim - 1);
+    const int64_t back =
+        step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
+    s.count = start > end ? (start - end - 1) / back + 1 : 0;
+  }
+  s.start = s.count ? start : 0;
+  return s;
+}
 
 KILN_REGISTER_OPS(layout_ops) {
   // max_opset: Transpose-24/25 and DepthToSpace-28 only add element types; SpaceToDepth-28

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "cuda/kernels/data_movement.cuh"
+#include "ops/slice.h"
 
 namespace kiln::cuda {
 namespace {
@@ -273,30 +274,6 @@ Result<std::unique_ptr<Kernel>> create_transpose(const KernelConfig& cfg) {
 
 // ---- Slice ------------------------------------------------------------------------------
 
-// Start and element count of one sliced axis (ONNX Slice-13 clamping), as the CPU kernel.
-struct AxisSlice {
-  int64_t start = 0, count = 0;
-};
-AxisSlice slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step) {
-  AxisSlice s;
-  if (dim == 0) return s;
-  if (start < 0) start += dim;
-  if (end < 0) end += dim;
-  if (step > 0) {
-    start = std::clamp<int64_t>(start, 0, dim);
-    end = std::clamp<int64_t>(end, 0, dim);
-    s.count = end > start ? (end - start - 1) / step + 1 : 0;
-  } else {
-    start = std::clamp<int64_t>(start, 0, dim - 1);
-    end = std::clamp<int64_t>(end, -1, dim - 1);
-    const int64_t back =
-        step == std::numeric_limits<int64_t>::min() ? std::numeric_limits<int64_t>::max() : -step;
-    s.count = start > end ? (start - end - 1) / back + 1 : 0;
-  }
-  s.start = s.count ? start : 0;
-  return s;
-}
-
 Result<std::unique_ptr<Kernel>> create_slice(const KernelConfig& cfg) {
   const Operand& in = cfg.in(0);
   const ir::Node& n = cfg.node;
@@ -332,7 +309,7 @@ Result<std::unique_ptr<Kernel>> create_slice(const KernelConfig& cfg) {
     if (seen[a] || steps[i] == 0)
       return cfg.error(ErrorCode::kInvalidArgument, "Slice axes repeat or a step is 0", "");
     seen[a] = true;
-    const AxisSlice s = slice_axis(in.dims[a], starts[i], ends[i], steps[i]);
+    const ops::AxisSlice s = ops::slice_axis(in.dims[a], starts[i], ends[i], steps[i]);
     if (s.count != cfg.out(0).dims[a])
       return cfg.error(ErrorCode::kInternal, "Slice output dim disagrees with shape inference", "");
     offset += s.start * st[a];
