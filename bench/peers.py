@@ -184,6 +184,61 @@ def run_peer(name, batch, variant, precision="fp16", fn=None):
     return row
 
 
+def model_flops(name):
+    """Floating-point operations of one item's forward pass (a multiply-add counts 2), by
+    torch.utils.flop_counter on the CPU at batch 1: matmuls and convolutions, which bound
+    the roofline. None when the counter is unavailable."""
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+    except ImportError:
+        return None
+    m = make_model(name, attention="eager")
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        m(*example_inputs(name, 1))
+    return int(counter.get_total_flops())
+
+
+# Dense FP16 tensor-core peak (no sparsity), FLOP/s, from NVIDIA's data sheets: H100 SXM5
+# and H200 989.4 TFLOPS, H100 PCIe 756 TFLOPS, A100 312 TFLOPS.
+FP16_PEAK = [("H200", 989.4e12), ("H100 PCIe", 756e12), ("H100", 989.4e12), ("A100", 312e12)]
+
+
+def fp16_peak(gpu_name):
+    for key, peak in FP16_PEAK:
+        if key in (gpu_name or ""):
+            return peak
+    return None
+
+
+def run_ort(onnx_path, name, batch, precision="fp16"):
+    """ONNX Runtime on the GPU (CUDAExecutionProvider, FP32 model as exported; ORT has no
+    FP16 switch for an FP32 model) as a result row; an 'error' row where this onnxruntime
+    has no CUDA provider (the CPU-only wheel)."""
+    row = dict(model=name, batch=batch, variant="onnxruntime-cuda-fp32")
+    try:
+        import onnxruntime as ort
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            row["error"] = "onnxruntime has no CUDAExecutionProvider here (CPU-only wheel)"
+            return row
+        sess = ort.InferenceSession(str(onnx_path), providers=["CUDAExecutionProvider"])
+        feeds = {n: t.numpy() for n, t in zip(input_names(name), example_inputs(name, batch))}
+        for _ in range(10):
+            sess.run(None, feeds)
+        times = []
+        t_end = time.perf_counter() + 1.0
+        while len(times) < 20 or time.perf_counter() < t_end:
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            times.append((time.perf_counter() - t0) * 1000.0)
+        times.sort()
+        ms = times[len(times) // 2]
+        row.update(ms=ms, items_per_s=batch * 1000.0 / ms)
+    except Exception as ex:  # noqa: BLE001
+        row["error"] = f"{type(ex).__name__}: {str(ex)[:300]}"
+    return row
+
+
 def environment():
     """What the timings were taken on."""
     env = dict(torch=torch.__version__, cuda=torch.version.cuda)

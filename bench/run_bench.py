@@ -7,8 +7,8 @@ PyTorch peers on the same shapes in the same run, then print a Markdown table an
 every figure to OUT/results.json. Runs on the GPU machine with its python3 (torch,
 torchvision, transformers, onnx); no network needed (random weights). See docs/bench.md.
 
-  python3 bench/run_bench.py --kiln dist/bin/kiln --out bench-out [--compile]
-      [--models resnet50,bert_base] [--batches 1,32] [--precision fp16]
+  python3 bench/run_bench.py --kiln dist/bin/kiln --out bench-out [--compile] [--ort]
+      [--models resnet50,bert_base] [--batches 1,32] [--precision fp16] [--profile 20]
 """
 import argparse
 import json
@@ -49,6 +49,8 @@ def run_kiln(a, onnx_path, json_path, log_path):
            "--streams", str(a.streams)]
     if a.no_cuda_graph:
         cmd.append("--no-cuda-graph")
+    if a.profile:
+        cmd += ["--profile", str(a.profile)]
     cmd += a.kiln_arg
     t0 = time.perf_counter()
     try:
@@ -81,11 +83,13 @@ def kiln_summary(report):
                 load_ms=report["engine"]["load_ms"], warnings=report["warnings"])
 
 
-def markdown(rows, precision, with_compile):
-    head = ["model", "batch", "precision", "kiln ms", "eager ms", "eager/kiln"]
+def markdown(rows, precision, with_compile, with_ort):
+    head = ["model", "batch", "precision", "kiln ms", "kiln items/s", "eager ms", "eager/kiln"]
     if with_compile:
         head += ["compile ms", "compile/kiln"]
-    head += ["kiln items/s", "kiln e2e items/s", "eager items/s"]
+    if with_ort:
+        head += ["ORT ms", "ORT/kiln"]
+    head += ["kiln % FP16 peak", "kiln e2e items/s"]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def ms(r):
@@ -98,12 +102,15 @@ def markdown(rows, precision, with_compile):
 
     for r in rows:
         k, e, c = r["kiln"], r["peers"].get("eager"), r["peers"].get("compile")
-        cells = [r["model"], str(r["batch"]), precision, ms(k), ms(e), ratio(e, k)]
+        cells = [r["model"], str(r["batch"]), precision, ms(k),
+                 f"{r['batch'] * 1000.0 / k['ms']:.1f}" if "ms" in k else "-", ms(e), ratio(e, k)]
         if with_compile:
             cells += [ms(c), ratio(c, k)]
-        cells += [f"{r['batch'] * 1000.0 / k['ms']:.1f}" if "ms" in k else "-",
-                  f"{k['items_per_s']:.1f}" if "ms" in k else "-",
-                  f"{e['items_per_s']:.1f}" if e and "ms" in e else "-"]
+        if with_ort:
+            o = r["peers"].get("onnxruntime")
+            cells += [ms(o) if o and "ms" in o else "n/a", ratio(o, k)]
+        cells += [f"{k['roofline_pct']:.1f}%" if k.get("roofline_pct") else "-",
+                  f"{k['items_per_s']:.1f}" if "ms" in k else "-"]
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out)
 
@@ -114,11 +121,17 @@ def main():
                     help="path to the kiln binary (default: $KILN_BIN or build/kiln)")
     ap.add_argument("--out", default="bench-out", help="directory for models, logs and JSON")
     ap.add_argument("--models", default=",".join(peers.MODELS),
-                    help="comma-separated subset of: " + ", ".join(peers.MODELS))
+                    help="comma-separated subset of: " + ", ".join(peers.MODELS) +
+                         "; NAME:B1:B2 picks that model's batch sizes")
     ap.add_argument("--batches", help="comma-separated batch sizes (default: each model's own)")
     ap.add_argument("--precision", default="fp16", choices=sorted(KILN_PRECISION_FLAGS))
     ap.add_argument("--compile", action="store_true",
                     help="also time torch.compile(mode='reduce-overhead') (minutes per model)")
+    ap.add_argument("--ort", action="store_true",
+                    help="also time ONNX Runtime's CUDA provider on the same ONNX file (where "
+                         "the installed onnxruntime has one)")
+    ap.add_argument("--profile", type=int, default=0,
+                    help="kiln bench --profile N: per-layer times in OUT/kiln/*.json")
     ap.add_argument("--skip-peers", action="store_true", help="only run kiln")
     ap.add_argument("--reuse-onnx", action="store_true",
                     help="keep ONNX files already in OUT/onnx instead of re-exporting")
@@ -150,12 +163,17 @@ def main():
                    kiln=os.path.abspath(a.kiln), rows=[])
     results_path = out / "results.json"
 
-    for name in a.models.split(","):
+    peak = peers.fp16_peak(results["environment"].get("gpu"))
+    for item in a.models.split(","):
+        name, *own = item.split(":")  # "resnet50:1:256": that model at batches 1 and 256
         if name not in peers.MODELS:
             sys.exit(f"unknown model {name!r}; models: {', '.join(peers.MODELS)}")
         _, batches = peers.MODELS[name]
+        flops = peers.model_flops(name)
         if a.batches:
             batches = [int(b) for b in a.batches.split(",")]
+        if own:
+            batches = [int(b) for b in own]
         fns = {}
         for bs in batches:
             stem = f"{name}_bs{bs}"
@@ -169,6 +187,15 @@ def main():
                               out / "kiln" / f"{stem}.log")
             row["kiln"] = kiln_summary(report)
             row["kiln_report"] = report
+            if flops and "ms" in row["kiln"]:
+                row["flops_per_item"] = flops
+                if a.precision == "fp16" and peak:
+                    achieved = flops * bs / (row["kiln"]["ms"] / 1000.0)
+                    row["kiln"]["roofline_pct"] = 100.0 * achieved / peak
+            if a.ort and not a.skip_peers:
+                row["peers"]["onnxruntime"] = {
+                    k: v for k, v in peers.run_ort(onnx_path, name, bs, a.precision).items()
+                    if k in ("ms", "items_per_s", "error")}
             for v in variants:
                 if v not in fns:
                     fns[v] = peers.prepare_torch(name, v, a.precision)
@@ -181,11 +208,12 @@ def main():
         fns.clear()
         torch.cuda.empty_cache()
 
-    table = markdown(results["rows"], a.precision, "compile" in variants)
+    table = markdown(results["rows"], a.precision, "compile" in variants, a.ort and not a.skip_peers)
     env = results["environment"]
     header = (f"GPU: {env.get('gpu', '?')}; torch {env.get('torch')}, cuDNN {env.get('cudnn')}; "
               f"kiln ms = kiln bench GPU compute median; peer ms = CUDA-event median of one "
-              f"forward; e2e = kiln throughput with H2D/D2H copies")
+              f"forward; e2e = kiln throughput with H2D/D2H copies; % FP16 peak = model FLOPs "
+              f"(torch.utils.flop_counter) / kiln ms / dense FP16 tensor-core peak")
     print("\n" + header + "\n\n" + table)
     (out / "results.md").write_text(header + "\n\n" + table + "\n")
     results_path.write_text(json.dumps(results, indent=1))

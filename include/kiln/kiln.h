@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -87,6 +88,18 @@ enum class Precision { kFp32 = 0, kFp16 = 1, kBf16 = 2 };
 const char* precision_name(Precision p);
 
 /// Options of a build (TensorRT's IBuilderConfig).
+/// One step of a long build phase (BuilderConfig::progress).
+struct BuildProgress {
+  std::string phase;   ///< "autotune"
+  size_t done = 0;     ///< steps finished, 1..total
+  size_t total = 0;
+  std::string layer;   ///< node name
+  std::string op;      ///< its op type
+  std::string tactic;  ///< the tactic chosen
+  double ms = -1;      ///< its measured time per launch, ms (-1: not timed)
+  bool cached = false; ///< the choice came from the timing cache
+};
+
 struct BuilderConfig {
   Backend backend = Backend::kCpu;
   /// CUDA backend only.
@@ -107,6 +120,17 @@ struct BuilderConfig {
   std::map<std::string, std::vector<int64_t>> input_shapes;
   /// Pass names after which to print the graph to the logger at info level ("all" = every).
   std::vector<std::string> dump_after;
+  /// CUDA backend: time every tactic candidate of each layer on the GPU (cuDNN engine
+  /// configurations, cuBLASLt algorithms, kiln kernels) and keep the fastest (default on;
+  /// `--no-autotune` keeps the libraries' heuristic choices and builds faster).
+  bool autotune = true;
+  /// CUDA backend: timing cache file, read before autotuning and rewritten after it
+  /// (`--timing-cache FILE`); "" = an in-memory cache for this build only.
+  std::string timing_cache;
+  /// CUDA backend: the largest workspace one tactic may use, bytes (`--workspace MIB`).
+  size_t workspace_limit = size_t{1} << 30;
+  /// Called as long phases advance (autotuning: once per layer), for progress bars.
+  std::function<void(const BuildProgress&)> progress;
 };
 
 /// Timing of one build phase, in milliseconds.
@@ -196,7 +220,8 @@ class Runtime {
 struct LayerTime {
   std::string name;  ///< node name
   std::string op;    ///< op type
-  double ms;         ///< wall time of the layer, milliseconds
+  double ms;         ///< wall time of the layer, milliseconds (CUDA: GPU time from events)
+  std::string tactic;  ///< CUDA: the node's tactic (kernel that ran); empty on the CPU
 };
 
 /// Per-inference state over a shared Engine (TensorRT's IExecutionContext).

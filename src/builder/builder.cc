@@ -79,13 +79,23 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
   plan::PlanInfo info;
   info.backend = cfg.backend;
 #ifdef KILN_WITH_CUDA
-  if (cfg.backend == Backend::kCuda) {
-    KILN_RETURN_IF_ERROR(cuda::lower_graph(g, cfg, info, logger_));
-    KILN_RETURN_IF_ERROR(ir::verify_graph(g));
-    phase("lower");
-  }
-#endif
   nlohmann::json bi;
+  if (cfg.backend == Backend::kCuda) {
+    cuda::LowerStats ls;
+    KILN_RETURN_IF_ERROR(cuda::lower_graph(g, cfg, info, logger_, phase, ls));
+    KILN_RETURN_IF_ERROR(ir::verify_graph(g));
+    bi["gpu_kernels"] = ls.gpu_kernels;
+    bi["host_nodes"] = ls.host_nodes;
+    bi["autotune"] = {{"enabled", cfg.autotune},
+                      {"layers_timed", ls.tuned},
+                      {"layers_from_cache", ls.from_cache},
+                      {"candidates_timed", ls.candidates},
+                      {"candidates_skipped", ls.skipped},
+                      {"timing_cache", cfg.timing_cache}};
+  }
+#else
+  nlohmann::json bi;
+#endif
   bi["opt_level"] = cfg.opt_level;
   bi["disabled_passes"] = cfg.disabled_passes;
   bi["precision"] = precision_name(cfg.precision);

@@ -2,6 +2,7 @@
 // includes; everything here exists only in builds with KILN_WITH_CUDA.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,12 +13,25 @@
 
 namespace kiln::cuda {
 
+/// What lower_graph did, for the plan's build_info.
+struct LowerStats {
+  int gpu_kernels = 0, host_nodes = 0;
+  int tuned = 0;       ///< layers timed now
+  int from_cache = 0;  ///< layers whose tactic came from the timing cache
+  int candidates = 0;  ///< tactic candidates timed
+  int skipped = 0;     ///< candidates over the workspace limit or unable to run
+};
+
 /// Lowers an optimised graph for the GPU: checks that a GPU is present and shapes are
-/// static, lowers precision (FP16/BF16), picks a kernel (tactic) per node — or the host
-/// fallback, logged — and plans activation memory. Fills info's compute capability,
-/// precision and arena sizes. Errors: NoGpu, DynamicShapeUnresolved, and kernel
-/// creation errors (CudnnError...) naming the node.
-Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info, Logger& logger);
+/// static, lowers precision (FP16/BF16), assigns layouts, times tactic candidates
+/// (autotune.h, with cfg.timing_cache), picks a kernel per node — or the host fallback,
+/// logged — and plans activation memory. Calls `phase` after each of its phases
+/// ("precision", "layout", "autotune", "lower"). Fills info's compute capability,
+/// precision and arena sizes. Errors: NoGpu, DynamicShapeUnresolved, TimingCacheInvalid,
+/// IoError (writing the cache), and kernel creation errors (CudnnError...) naming the
+/// node.
+Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info, Logger& logger,
+                   const std::function<void(const char*)>& phase, LowerStats& stats);
 
 /// Engine state shared by all contexts: weights on the device.
 struct EngineState;

@@ -317,7 +317,7 @@ Status enqueue(ContextState& c, void* stream_arg) {
     for (size_t si = 0; si < c.steps.size(); ++si) {
       float ms = 0;
       KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, c.events[2 * si], c.events[2 * si + 1]));
-      c.times.push_back({c.steps[si].node->name, c.steps[si].node->op_type, ms});
+      c.times.push_back({c.steps[si].node->name, c.steps[si].node->op_type, ms, c.steps[si].node->tactic});
     }
   }
   return Status::ok();

@@ -244,9 +244,17 @@ class LtGemmKernel final : public Kernel {
 
   size_t workspace_bytes() const override { return workspace_; }
   std::string tactic() const override { return tactic_; }
+  /// The primary (256-byte aligned) algorithm; empty when there is none to choose.
+  std::string tactic_params() const override;
   Status enqueue(const LaunchArgs& a) override;
+  /// tactic_params of every primary algorithm the heuristic offered, best first: the
+  /// autotuner's candidates.
+  const std::vector<std::string>& alternatives() const { return alternatives_; }
 
  private:
+  /// Replaces the primary algorithm by cfg.tactic's, after cuBLASLt checked it fits this
+  /// problem. Errors: TacticUnavailable.
+  Status replay_primary(const KernelConfig& cfg, cublasLtMatmulDesc_t desc);
   /// Builds descriptors and picks algorithms with epilogue `epi`; `found` = false when
   /// the heuristic has no algorithm for it.
   Status setup(const KernelConfig& cfg, cublasLtEpilogue_t epi, bool with_bias, bool& found);
@@ -269,6 +277,7 @@ class LtGemmKernel final : public Kernel {
   bool post_bias_ = false;  ///< bias added by launch_bias_activation after the GEMM
   GemmActivation post_act_ = GemmActivation::kNone;
   size_t workspace_ = 0;
+  std::vector<std::string> alternatives_;
   float alpha_f_ = 1.f, beta_f_ = 0.f;
   double alpha_d_ = 1.0, beta_d_ = 0.0;
   std::string tactic_;
@@ -289,13 +298,13 @@ Result<MatrixLayout> make_layout(cudaDataType_t type, const LtOperand& o, int32_
   return layout;
 }
 
-using Heuristic = std::optional<cublasLtMatmulHeuristicResult_t>;
+using Heuristics = std::vector<cublasLtMatmulHeuristicResult_t>;
 
-/// The heuristic's best algorithm that fits kMaxWorkspace, for pointers aligned to `align`
-/// (LA, LB, C, D); nullopt when it has none.
-Result<Heuristic> pick_algo(cublasLtHandle_t h, cublasLtMatmulDesc_t desc,
-                            cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
-                            cublasLtMatrixLayout_t ld, const std::array<uint32_t, 4>& align) {
+/// The heuristic's algorithms that fit kMaxWorkspace, best first, for pointers aligned to
+/// `align` (LA, LB, C, D); empty when it has none.
+Result<Heuristics> pick_algos(cublasLtHandle_t h, cublasLtMatmulDesc_t desc,
+                              cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+                              cublasLtMatrixLayout_t ld, const std::array<uint32_t, 4>& align) {
   cublasLtMatmulPreference_t raw = nullptr;
   KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&raw));
   Preference pref(raw);
@@ -316,11 +325,37 @@ Result<Heuristic> pick_algo(cublasLtHandle_t h, cublasLtMatmulDesc_t desc,
   // broken handle or exhausted memory is an error.
   if (st == CUBLAS_STATUS_ALLOC_FAILED || st == CUBLAS_STATUS_NOT_INITIALIZED)
     KILN_CUBLAS_CHECK(st);
-  if (st != CUBLAS_STATUS_SUCCESS) return Heuristic();
+  Heuristics out;
+  if (st != CUBLAS_STATUS_SUCCESS) return out;
   for (int i = 0; i < count; ++i)
     if (res[i].state == CUBLAS_STATUS_SUCCESS && res[i].workspaceSize <= kMaxWorkspace)
-      return Heuristic(res[i]);
-  return Heuristic();
+      out.push_back(res[i]);
+  return out;
+}
+
+/// An algorithm as tactic params: "lt" and its 64 bytes in hex. cuBLASLt documents
+/// cublasLtMatmulAlgo_t as plain data that may be stored and reused with the same
+/// library version (the timing cache and the plan are tied to it).
+std::string algo_params(const cublasLtMatmulAlgo_t& algo) {
+  std::string s = "lt";
+  char buf[17];
+  for (uint64_t w : algo.data) {
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(w));
+    s += buf;
+  }
+  return s;
+}
+
+std::optional<cublasLtMatmulAlgo_t> parse_algo_params(const std::string& p) {
+  cublasLtMatmulAlgo_t algo{};
+  constexpr size_t kWords = sizeof(algo.data) / sizeof(algo.data[0]);
+  if (p.size() != 2 + 16 * kWords || p.compare(0, 2, "lt") != 0) return std::nullopt;
+  for (size_t i = 0; i < kWords; ++i) {
+    const std::string word = p.substr(2 + 16 * i, 16);
+    if (word.find_first_not_of("0123456789abcdef") != std::string::npos) return std::nullopt;
+    algo.data[i] = std::stoull(word, nullptr, 16);
+  }
+  return algo;
 }
 
 /// "algo<id>:tile<id>:stages<id>:splitk<n>" from the algorithm's configuration.
@@ -382,14 +417,38 @@ Status LtGemmKernel::setup(const KernelConfig& cfg, cublasLtEpilogue_t epi, bool
       KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(raw, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                        &stand_in, sizeof(stand_in)));
     }
-    KILN_ASSIGN_OR_RETURN(Heuristic h,
-                          pick_algo(cfg.res.cublaslt, raw, la_.get(), lb_.get(), ld_.get(), al));
-    have_algo_[which] = h.has_value();
-    if (!h) continue;
-    algo_[which] = h->algo;
-    workspace_ = std::max(workspace_, h->workspaceSize);
+    KILN_ASSIGN_OR_RETURN(Heuristics h,
+                          pick_algos(cfg.res.cublaslt, raw, la_.get(), lb_.get(), ld_.get(), al));
+    have_algo_[which] = !h.empty();
+    if (h.empty()) continue;
+    algo_[which] = h[0].algo;
+    workspace_ = std::max(workspace_, h[0].workspaceSize);
+    if (which == 0) {
+      alternatives_.clear();
+      for (const auto& r : h) alternatives_.push_back(algo_params(r.algo));
+      if (cfg.tactic) KILN_RETURN_IF_ERROR(replay_primary(cfg, raw));
+    }
   }
   found = have_algo_[0] || have_algo_[1];
+  return Status::ok();
+}
+
+std::string LtGemmKernel::tactic_params() const {
+  return run_gemm_ && have_algo_[0] ? algo_params(algo_[0]) : std::string();
+}
+
+Status LtGemmKernel::replay_primary(const KernelConfig& cfg, cublasLtMatmulDesc_t desc) {
+  std::optional<cublasLtMatmulAlgo_t> algo = parse_algo_params(*cfg.tactic);
+  cublasLtMatmulHeuristicResult_t check{};
+  if (!algo || cublasLtMatmulAlgoCheck(cfg.res.cublaslt, desc, la_.get(), lb_.get(), ld_.get(),
+                                       ld_.get(), &*algo, &check) != CUBLAS_STATUS_SUCCESS ||
+      check.workspaceSize > kMaxWorkspace)
+    return cfg.error(ErrorCode::kTacticUnavailable,
+                     "cuBLASLt cannot run the recorded algorithm '" + *cfg.tactic +
+                         "' for this GEMM",
+                     "the plan was built with another cuBLAS: rebuild it with this one");
+  algo_[0] = *algo;
+  workspace_ = std::max(workspace_, check.workspaceSize);
   return Status::ok();
 }
 
@@ -779,15 +838,37 @@ Result<std::unique_ptr<Kernel>> create_matmul_integer(const KernelConfig& cfg) {
   return make_int_gemm(cfg, p, std::move(s));
 }
 
+/// Tactic candidates of a cuBLASLt-backed op: the kernel `create` builds with each primary
+/// algorithm the heuristic offers (structure, epilogue placement and the element-aligned
+/// fallback algorithm stay the heuristic's). Other kernels (integer GEMMs, K = 0) are one
+/// candidate without params, which the autotuner does not record.
+template <KernelFactory create>
+Result<std::vector<std::unique_ptr<Kernel>>> lt_candidates(const KernelConfig& cfg) {
+  std::vector<std::unique_ptr<Kernel>> out;
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> first, create(cfg));
+  const auto* lt = dynamic_cast<const LtGemmKernel*>(first.get());
+  if (!lt || first->tactic_params().empty()) return out;
+  const std::vector<std::string> alternatives = lt->alternatives();
+  for (const std::string& params : alternatives) {
+    KernelConfig c = cfg;
+    c.tactic = &params;
+    auto k = create(c);
+    if (k.is_ok()) out.push_back(std::move(*k));
+  }
+  return out;
+}
+
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(gemm) {
-  reg.add({.op_type = "MatMul", .create = create_matmul});
-  reg.add({.op_type = "Gemm", .create = create_gemm});
-  reg.add({.op_type = "Einsum", .create = create_einsum});
+  reg.add({.op_type = "MatMul", .create = create_matmul,
+           .candidates = lt_candidates<create_matmul>});
+  reg.add({.op_type = "Gemm", .create = create_gemm, .candidates = lt_candidates<create_gemm>});
+  reg.add({.op_type = "Einsum", .create = create_einsum,
+           .candidates = lt_candidates<create_einsum>});
   reg.add({.op_type = "MatMulInteger", .create = create_matmul_integer});
-  reg.add(
-      {.op_type = "FusedMatMul", .domain = ops::kFusedMatMulDomain, .create = create_fused_matmul});
+  reg.add({.op_type = "FusedMatMul", .domain = ops::kFusedMatMulDomain,
+           .create = create_fused_matmul, .candidates = lt_candidates<create_fused_matmul>});
 }
 
 }  // namespace kiln::cuda

@@ -2,8 +2,11 @@
 // (ONNX Operators.md: Conv, ConvTranspose; FusedConv: src/ops/fused_conv.h).
 //
 // Every factory call builds one cudnn_frontend graph for the node's static shapes on the
-// context's cuDNN handle: heuristics (modes A, then FALLBACK), engines filtered by
-// numerical notes, the first buildable plan kept with its workspace size. ConvTranspose is
+// context's cuDNN handle. Without a recorded tactic: heuristics (modes A, then FALLBACK),
+// engines filtered by numerical notes, the first buildable plan kept with its workspace
+// size. For the autotuner (KernelEntry::candidates) the first kMaxCandidates buildable
+// plans of that list, fused and unfused, each a candidate whose tactic_params() are its
+// index and plan name (EngineChoice); a context rebuilds exactly that plan. ConvTranspose is
 // the data gradient of the convolution whose weights it takes as they are: ONNX's
 // [C_in, C_out/group, k...] is cuDNN's dgrad filter [K, C/group, k...] with K = C_in.
 // Grouped and depthwise convolutions are expressed by the tensor dims alone (cuDNN takes
@@ -26,7 +29,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <exception>
+#include <map>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -34,6 +39,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cudnn_conv.h"
+#include "cuda/depthwise_conv.h"
 #include "cuda/kernel.h"
 #include "cuda/kernels/common.cuh"
 #include "ops/conv.h"
@@ -204,6 +210,7 @@ struct BuiltGraph {
   int64_t uid_x = -1, uid_w = -1, uid_y = -1, uid_b = -1, uid_z = -1;
   int64_t workspace = 0;
   std::string plan;
+  std::vector<int64_t> built;  ///< PlanMode::kAll: indices of the plans that built
 };
 
 /// Appends `act` to `t` as pointwise nodes (compile-time scalars are pass-by-value tensors
@@ -255,9 +262,52 @@ TensorPtr add_activation(fe::graph::Graph& g, TensorPtr t, const ops::FusedEpilo
       return cfg.unsupported(std::string("cuDNN: ") + kiln_fe_.get_message()); \
   } while (0)
 
-/// Builds the convolution graph, with the epilogue inside it when `fuse`. NoGpuKernel with
-/// cuDNN's message when cuDNN cannot build or run it.
-Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool fuse) {
+/// One cuDNN engine configuration as a position in the heuristics' list (modes A, then
+/// FALLBACK) and the plan name found there ("eng32_k2=15_k6=3..."). cuDNN's heuristics are
+/// deterministic for one graph, GPU and library version, so replay queries them again,
+/// builds the plan at that index and checks the name: exactly the configuration that was
+/// timed. (Replaying engine id + knobs through create_execution_plan loses the knobs the
+/// front end has no name for, e.g. LDGA/LDGC, and builds a different kernel.)
+struct EngineChoice {
+  bool fused = false;
+  int64_t index = -1;
+  std::string name;
+
+  /// "f1;i3;eng32_k2=15_k6=3" (Kernel::tactic_params).
+  std::string params() const {
+    return std::string(fused ? "f1" : "f0") + ";i" + std::to_string(index) + ";" + name;
+  }
+  static std::optional<EngineChoice> parse(const std::string& p) {
+    EngineChoice c;
+    long long index = -1;
+    int f = 0, used = 0;
+    if (std::sscanf(p.c_str(), "f%d;i%lld;%n", &f, &index, &used) < 2 || used == 0 || index < 0)
+      return std::nullopt;
+    c.fused = f != 0;
+    c.index = index;
+    c.name = p.substr(static_cast<size_t>(used));
+    if (c.name.empty()) return std::nullopt;
+    return c;
+  }
+};
+
+/// How build_graph chooses execution plans.
+enum class PlanMode {
+  kHeuristic,  ///< the first buildable plan of heuristics modes A, then FALLBACK
+  kAll,        ///< every buildable plan of that list (up to kMaxCandidates): autotuning
+  kReplay,     ///< exactly one recorded engine configuration (its index in that list)
+};
+
+/// Engine configurations built per graph when enumerating. Runtime-fusion engines compile
+/// a kernel per plan, so the heuristics' ranking bounds the build time.
+constexpr int64_t kMaxCandidates = 12;
+
+/// Builds the convolution graph, with the epilogue inside it when `fuse`, and its plans
+/// per `mode` (`replay` for kReplay). b.built lists the plan indices that built.
+/// NoGpuKernel with cuDNN's message when cuDNN cannot build or run it.
+Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool fuse,
+                               PlanMode mode = PlanMode::kHeuristic,
+                               const EngineChoice* replay = nullptr) {
   BuiltGraph b;
   b.graph = std::make_shared<fe::graph::Graph>();
   fe::graph::Graph& g = *b.graph;
@@ -322,9 +372,26 @@ Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool 
                                  fe::NumericalNote_t::WINOGRAD_TILE_13x13});
   g.deselect_numeric_notes(barred);
   KILN_FE_TRY(g.check_support());
-  KILN_FE_TRY(g.build_plans(fe::BuildPlanPolicy_t::HEURISTICS_CHOICE));
-  KILN_FE_TRY(g.get_workspace_size(b.workspace));
-  KILN_FE_TRY(g.get_plan_name(b.plan));
+  if (mode == PlanMode::kAll) {
+    const int64_t count = std::min<int64_t>(g.get_execution_plan_count(), kMaxCandidates);
+    for (int64_t i = 0; i < count; ++i)
+      if (g.build_plan_at_index(i).is_good()) b.built.push_back(i);
+    if (b.built.empty()) return cfg.unsupported("cuDNN built none of its engine configurations");
+  } else if (mode == PlanMode::kReplay) {
+    std::string name;
+    if (replay->index >= g.get_execution_plan_count() ||
+        !g.get_plan_name_at_index(replay->index, name).is_good() || name != replay->name)
+      return cfg.unsupported("the heuristics list has '" + name + "' at index " +
+                             std::to_string(replay->index) + ", not '" + replay->name + "'");
+    KILN_FE_TRY(g.build_plan_at_index(replay->index));
+    KILN_FE_TRY(g.get_workspace_size_plan_at_index(replay->index, b.workspace));
+    b.plan = name;
+    b.built.push_back(replay->index);
+  } else {
+    KILN_FE_TRY(g.build_plans(fe::BuildPlanPolicy_t::HEURISTICS_CHOICE));
+    KILN_FE_TRY(g.get_workspace_size(b.workspace));
+    KILN_FE_TRY(g.get_plan_name(b.plan));
+  }
   b.uid_x = x->get_uid();
   b.uid_w = w->get_uid();
   b.uid_y = y->get_uid();
@@ -342,15 +409,25 @@ struct UnfusedEpilogue {
   bool residual = false;  ///< add input 3
 };
 
-/// A convolution on cuDNN, with the epilogue fused into its graph or run after it.
+/// A convolution on cuDNN, with the epilogue fused into its graph or run after it. With a
+/// plan index (>= 0) it runs that plan of a graph built with PlanMode::kAll (the graph is
+/// shared by all candidates of a node), else the graph's one built plan.
 class CudnnConvKernel final : public Kernel {
  public:
-  CudnnConvKernel(BuiltGraph g, std::string tactic, std::optional<UnfusedEpilogue> epi,
-                  DataType dt)
-      : g_(std::move(g)), tactic_(std::move(tactic)), epi_(epi), dt_(dt) {}
+  CudnnConvKernel(BuiltGraph g, std::string tactic, std::string params,
+                  std::optional<UnfusedEpilogue> epi, DataType dt, int64_t plan_index = -1,
+                  int64_t workspace = -1)
+      : g_(std::move(g)),
+        tactic_(std::move(tactic)),
+        params_(std::move(params)),
+        epi_(epi),
+        dt_(dt),
+        plan_index_(plan_index),
+        workspace_(workspace >= 0 ? workspace : g_.workspace) {}
 
-  size_t workspace_bytes() const override { return static_cast<size_t>(g_.workspace); }
+  size_t workspace_bytes() const override { return static_cast<size_t>(workspace_); }
   std::string tactic() const override { return tactic_; }
+  std::string tactic_params() const override { return params_; }
 
   Status enqueue(const LaunchArgs& a) override {
     KILN_CUDNN_CHECK(cudnnSetStream(a.res.cudnn, a.stream));
@@ -360,7 +437,9 @@ class CudnnConvKernel final : public Kernel {
     pack_[g_.uid_y] = a.outputs[0];
     if (g_.uid_b >= 0) pack_[g_.uid_b] = const_cast<void*>(a.inputs[2]);
     if (g_.uid_z >= 0) pack_[g_.uid_z] = const_cast<void*>(a.inputs[3]);
-    auto st = g_.graph->execute(a.res.cudnn, pack_, a.workspace);
+    auto st = plan_index_ >= 0
+                  ? g_.graph->execute_plan_at_index(a.res.cudnn, pack_, a.workspace, plan_index_)
+                  : g_.graph->execute(a.res.cudnn, pack_, a.workspace);
     if (st.is_bad())
       return Status(ErrorCode::kCudnnError,
                     "cudnn_frontend execute (" + tactic_ + "): " + st.get_message());
@@ -371,9 +450,11 @@ class CudnnConvKernel final : public Kernel {
 
  private:
   BuiltGraph g_;
-  std::string tactic_;
+  std::string tactic_, params_;
   std::optional<UnfusedEpilogue> epi_;
   DataType dt_;
+  int64_t plan_index_;
+  int64_t workspace_;
   std::unordered_map<int64_t, void*> pack_;
 };
 
@@ -384,42 +465,118 @@ class EmptyConvKernel final : public Kernel {
   Status enqueue(const LaunchArgs&) override { return Status::ok(); }
 };
 
+/// Tactic name prefix: "cudnn_conv_fused_nhwc_f16_" and the like.
+std::string tactic_prefix(const ConvSpec& s, bool fused) {
+  return std::string(s.kind == ConvKind::kTranspose ? "cudnn_dgrad" : "cudnn_conv") +
+         (fused ? "_fused" : "") + (s.y_layout == Layout::kNhwc ? "_nhwc_" : "_nchw_") +
+         dtype_tag(s.dt) + "_";
+}
+
+/// The epilogue kernel's job for an unfused graph, or nullopt when there is no epilogue.
+std::optional<UnfusedEpilogue> unfused_epilogue(const KernelConfig& cfg, const ConvSpec& s) {
+  if (!s.has_epilogue()) return std::nullopt;
+  UnfusedEpilogue u;
+  u.params.total = cfg.out(0).numel();
+  u.params.channels = s.y_dims[1];
+  u.params.spatial = u.params.total / (s.y_dims[0] * s.y_dims[1]);
+  u.params.y_nhwc = s.y_layout == Layout::kNhwc;
+  u.params.z_nhwc = s.z_layout == Layout::kNhwc;
+  u.params.act = s.act;
+  u.bias = s.bias;
+  u.residual = s.residual;
+  return u;
+}
+
+/// Kernel for one built graph (its heuristic or replayed plan, or plan `index` of a kAll
+/// graph).
+std::unique_ptr<Kernel> make_kernel(const KernelConfig& cfg, const ConvSpec& s, BuiltGraph g,
+                                    bool fused, int64_t index = -1) {
+  std::string plan = g.plan, params;
+  int64_t workspace = -1;
+  std::optional<UnfusedEpilogue> epi = fused ? std::nullopt : unfused_epilogue(cfg, s);
+  if (index >= 0) {
+    EngineChoice c;
+    c.fused = fused;
+    c.index = index;
+    // A plan whose name or workspace cannot be read cannot be replayed: empty params, and
+    // conv_candidates drops it.
+    if (g.graph->get_workspace_size_plan_at_index(index, workspace).is_good() &&
+        g.graph->get_plan_name_at_index(index, plan).is_good()) {
+      c.name = plan;
+      params = c.params();
+    }
+  }
+  std::string tactic = tactic_prefix(s, fused) + plan + (epi ? "+kiln_epilogue" : "");
+  return std::make_unique<CudnnConvKernel>(std::move(g), std::move(tactic), std::move(params),
+                                           epi, s.dt, index, workspace);
+}
+
+/// Heuristic choice (no recorded tactic) or replay of cfg.tactic.
 Result<std::unique_ptr<Kernel>> create_conv(const KernelConfig& cfg, ConvKind kind) {
   if (cfg.out(0).numel() == 0) return std::unique_ptr<Kernel>(std::make_unique<EmptyConvKernel>());
   KILN_ASSIGN_OR_RETURN(ConvSpec s, make_spec(cfg, kind));
-  const std::string name = std::string(kind == ConvKind::kTranspose ? "cudnn_dgrad" : "cudnn_conv");
-  const std::string shape = std::string(s.y_layout == Layout::kNhwc ? "_nhwc_" : "_nchw_") +
-                            dtype_tag(s.dt) + "_";
   try {
-    std::optional<UnfusedEpilogue> epi;
+    if (cfg.tactic && *cfg.tactic == kDepthwiseTacticParams) {
+      auto k = create_depthwise_conv(cfg);
+      if (!k.is_ok())
+        return cfg.error(ErrorCode::kTacticUnavailable,
+                         "kiln's depthwise kernel cannot run this node: " + k.status().message(),
+                         "the plan is damaged or from another kiln: rebuild it");
+      return k;
+    }
+    if (cfg.tactic) {
+      std::optional<EngineChoice> c = EngineChoice::parse(*cfg.tactic);
+      if (!c)
+        return cfg.error(ErrorCode::kTacticUnavailable,
+                         "tactic parameters '" + *cfg.tactic + "' are not a cuDNN engine choice",
+                         "the plan is damaged or from another kiln: rebuild it");
+      auto built = build_graph(cfg, s, c->fused, PlanMode::kReplay, &*c);
+      if (!built.is_ok())
+        return cfg.error(ErrorCode::kTacticUnavailable,
+                         "cuDNN cannot rebuild engine configuration '" + *cfg.tactic +
+                             "': " + built.status().message(),
+                         "the plan was built with another cuDNN: rebuild it with this one");
+      return make_kernel(cfg, s, std::move(built).value(), c->fused, c->index);
+    }
     Result<BuiltGraph> built = Status(ErrorCode::kNoGpuKernel, "no epilogue to fuse");
     if (s.has_epilogue()) built = build_graph(cfg, s, true);
-    std::string tactic;
-    if (built.is_ok()) {
-      tactic = name + "_fused" + shape + built->plan;
-    } else {
-      built = build_graph(cfg, s, false);
-      if (!built.is_ok()) return built.status();
-      tactic = name + shape + built->plan;
-      if (s.has_epilogue()) {
-        UnfusedEpilogue u;
-        u.params.total = cfg.out(0).numel();
-        u.params.channels = s.y_dims[1];
-        u.params.spatial = u.params.total / (s.y_dims[0] * s.y_dims[1]);
-        u.params.y_nhwc = s.y_layout == Layout::kNhwc;
-        u.params.z_nhwc = s.z_layout == Layout::kNhwc;
-        u.params.act = s.act;
-        u.bias = s.bias;
-        u.residual = s.residual;
-        epi = u;
-        tactic += "+kiln_epilogue";
-      }
-    }
-    return std::unique_ptr<Kernel>(std::make_unique<CudnnConvKernel>(
-        std::move(built).value(), std::move(tactic), epi, s.dt));
+    if (built.is_ok()) return make_kernel(cfg, s, std::move(built).value(), true);
+    built = build_graph(cfg, s, false);
+    if (!built.is_ok()) return built.status();
+    return make_kernel(cfg, s, std::move(built).value(), false);
   } catch (const std::exception& e) {  // the front end throws on a few internal errors
     return cfg.unsupported(std::string("cuDNN front end: ") + e.what());
   }
+}
+
+/// Tactic candidates: kiln's depthwise kernel where it applies (cuDNN's depthwise engines
+/// are slow on channels-last 16-bit tensors), the engine configurations of the fused
+/// graph (when there is an epilogue) and of the plain graph with kiln's epilogue kernel
+/// after it.
+Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig& cfg,
+                                                             ConvKind kind) {
+  std::vector<std::unique_ptr<Kernel>> out;
+  if (cfg.out(0).numel() == 0) return out;
+  KILN_ASSIGN_OR_RETURN(ConvSpec s, make_spec(cfg, kind));
+  if (kind != ConvKind::kTranspose) {
+    auto dw = create_depthwise_conv(cfg);  // NoGpuKernel unless depthwise and NHWC
+    if (dw.is_ok()) out.push_back(std::move(*dw));
+  }
+  try {
+    for (bool fused : {true, false}) {
+      if (fused && !s.has_epilogue()) continue;
+      auto built = build_graph(cfg, s, fused, PlanMode::kAll);
+      if (!built.is_ok()) continue;
+      for (int64_t index : built->built) {
+        auto k = make_kernel(cfg, s, *built, fused, index);
+        if (!k->tactic_params().empty()) out.push_back(std::move(k));
+      }
+    }
+  } catch (const std::exception& e) {
+    return cfg.unsupported(std::string("cuDNN front end: ") + e.what());
+  }
+  if (out.empty()) return cfg.unsupported("cuDNN has no engine for this convolution");
+  return out;
 }
 
 Result<std::unique_ptr<Kernel>> create_conv_fprop(const KernelConfig& cfg) {
@@ -431,14 +588,25 @@ Result<std::unique_ptr<Kernel>> create_conv_transpose(const KernelConfig& cfg) {
 Result<std::unique_ptr<Kernel>> create_fused_conv(const KernelConfig& cfg) {
   return create_conv(cfg, ConvKind::kFused);
 }
+Result<std::vector<std::unique_ptr<Kernel>>> conv_fprop_candidates(const KernelConfig& cfg) {
+  return conv_candidates(cfg, ConvKind::kConv);
+}
+Result<std::vector<std::unique_ptr<Kernel>>> conv_transpose_candidates(const KernelConfig& cfg) {
+  return conv_candidates(cfg, ConvKind::kTranspose);
+}
+Result<std::vector<std::unique_ptr<Kernel>>> fused_conv_candidates(const KernelConfig& cfg) {
+  return conv_candidates(cfg, ConvKind::kFused);
+}
 
 }  // namespace
 
 KILN_REGISTER_CUDA_KERNELS(cudnn_conv) {
-  reg.add({.op_type = "Conv", .create = create_conv_fprop, .nhwc = true});
-  reg.add({.op_type = "ConvTranspose", .create = create_conv_transpose, .nhwc = true});
+  reg.add({.op_type = "Conv", .create = create_conv_fprop, .nhwc = true,
+           .candidates = conv_fprop_candidates});
+  reg.add({.op_type = "ConvTranspose", .create = create_conv_transpose, .nhwc = true,
+           .candidates = conv_transpose_candidates});
   reg.add({.op_type = ops::kFusedConvOp, .domain = ops::kFusedConvDomain,
-           .create = create_fused_conv, .nhwc = true});
+           .create = create_fused_conv, .nhwc = true, .candidates = fused_conv_candidates});
 }
 
 }  // namespace kiln::cuda

@@ -79,6 +79,10 @@ struct KernelConfig {
   std::vector<Operand> outputs;  ///< one per node output
   const Resources& res;
   Precision precision;
+  /// Replay: the tactic_params() of the candidate the builder chose (recorded in the
+  /// plan). A factory that enumerates candidates builds exactly that one, skipping its
+  /// library's heuristics, or fails with TacticUnavailable. Null: choose by heuristics.
+  const std::string* tactic = nullptr;
 
   int opset() const { return node.opset; }
   const Operand& in(size_t i) const { return inputs[i]; }
@@ -114,12 +118,19 @@ class Kernel {
   virtual size_t workspace_bytes() const { return 0; }
   /// Human-readable tactic, e.g. "cudnn:eng12" or "kiln:broadcast_binary" (kiln inspect).
   virtual std::string tactic() const = 0;
+  /// What KernelConfig::tactic needs to rebuild exactly this kernel (e.g. a cuDNN engine
+  /// id and its knob choices); empty for kernels that have one way to run.
+  virtual std::string tactic_params() const { return {}; }
   /// Enqueues the op on a.stream. Must not allocate or synchronise (CUDA-graph capture).
   /// Errors: CudaError/CudnnError/CublasError naming the failing call.
   virtual Status enqueue(const LaunchArgs& a) = 0;
 };
 
 using KernelFactory = Result<std::unique_ptr<Kernel>> (*)(const KernelConfig&);
+/// Every way the backend can run a node (tactic candidates), each already built for the
+/// config and with its own tactic_params(); the builder times them on the GPU and records
+/// the fastest (src/cuda/autotune.h). An empty list or NoGpuKernel: no GPU kernel.
+using TacticEnumerator = Result<std::vector<std::unique_ptr<Kernel>>> (*)(const KernelConfig&);
 
 /// One registry entry.
 struct KernelEntry {
@@ -134,6 +145,9 @@ struct KernelEntry {
   /// convolutions, KRSC weights). The layout pass (builder/layout.h) gives kNhwc operands
   /// only to such ops; the factory may still refuse a case with NoGpuKernel.
   bool nhwc = false;
+  /// Optional: enumerates tactic candidates for timing. Entries without one have a single
+  /// way to run (create's).
+  TacticEnumerator candidates = nullptr;
 };
 
 class KernelRegistry {

@@ -36,6 +36,7 @@ Result<LoweredNode> lower_node(const ir::Node& n, const Resources& res, const Pr
     return out;
   }
   KernelConfig cfg{n, operands_of(n.inputs), operands_of(n.outputs), res, p};
+  if (!n.tactic_params.empty()) cfg.tactic = &n.tactic_params;
   auto k = out.entry->create(cfg);
   if (!k.is_ok()) {
     if (k.status().code() != ErrorCode::kNoGpuKernel) return k.status().at(n.loc());

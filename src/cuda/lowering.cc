@@ -1,10 +1,13 @@
 // Builder side of the CUDA backend: precision, kernel choice per node, memory plan.
 #include <map>
+#include <set>
 #include <string>
 
 #include "builder/layout.h"
 #include "builder/memory_plan.h"
 #include "builder/precision.h"
+#include "builder/timing_cache.h"
+#include "cuda/autotune.h"
 #include "cuda/backend.h"
 #include "cuda/handles.h"
 #include "cuda/lower_node.h"
@@ -53,7 +56,8 @@ Status check_layouts(const ir::Node& n, NodeKind kind) {
 
 }  // namespace
 
-Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info, Logger& logger) {
+Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info, Logger& logger,
+                   const std::function<void(const char*)>& phase, LowerStats& stats) {
   KILN_ASSIGN_OR_RETURN(int cc, compute_capability(cfg.device));
   for (const auto& v : g.values())
     if (!v->shape.is_static() && (v->producer || std::find(g.inputs.begin(), g.inputs.end(), v.get()) != g.inputs.end()))
@@ -65,6 +69,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
                     "run on the CUDA backend yet");
   if (cfg.precision != kiln::Precision::kFp32)
     KILN_RETURN_IF_ERROR(builder::lower_precision(g, cfg.precision == kiln::Precision::kFp16 ? DataType::kF16 : DataType::kBF16));
+  phase("precision");
 
   Handles h;
   KILN_RETURN_IF_ERROR(h.init(cfg.device));
@@ -77,25 +82,75 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
                                     " relabels, " + std::to_string(ls.absorbed) + " reformats fused into producers, " +
                                     std::to_string(ls.constants) + " constants permuted");
   }
-  std::map<std::string, int> host_ops;
-  int n_kernels = 0;
-  std::map<const ir::Node*, bool> view;
-  for (const auto& n : g.nodes()) {
-    KILN_ASSIGN_OR_RETURN(LoweredNode ln, lower_node(*n, h.res(), p, false));
-    switch (ln.kind) {
-      case NodeKind::kKernel: n->tactic = ln.kernel->tactic(); ++n_kernels; break;
-      case NodeKind::kView: n->tactic = ln.kernel ? std::string(kTacticView) + "+" + ln.kernel->tactic() : kTacticView; break;
-      case NodeKind::kHost:
-        n->tactic = kTacticHost;
-        ++host_ops[n->op_type];
-        if (logger.enabled(LogLevel::kInfo))
-          logger.log(LogLevel::kInfo, "node '" + n->name + "' (" + n->op_type + ") runs on the host: " +
-                                          ln.why_host.message());
-        break;
-    }
-    KILN_RETURN_IF_ERROR(check_layouts(*n, ln.kind));
-    view[n.get()] = ln.kind == NodeKind::kView;
+  phase("layout");
+
+  // Tactic selection: the timing cache first, then timing on this GPU.
+  const std::string env = timing_environment(cfg.device);
+  builder::TimingCache cache(env);
+  if (!cfg.timing_cache.empty()) {
+    KILN_ASSIGN_OR_RETURN(cache, builder::TimingCache::load(cfg.timing_cache, env, logger));
   }
+  AutotuneOptions ao;
+  ao.enabled = cfg.autotune;
+  ao.workspace_limit = cfg.workspace_limit;
+  AutotuneProgress progress = [&](size_t done, size_t total, const ir::Node& n, const builder::TimingEntry& e,
+                                  bool cached) {
+    if (logger.enabled(LogLevel::kInfo))
+      logger.log(LogLevel::kInfo, "autotune " + std::to_string(done) + "/" + std::to_string(total) + " '" + n.name +
+                                      "' (" + n.op_type + "): " + e.tactic + " " + std::to_string(e.ms) + " ms" +
+                                      (cached ? " (timing cache)" : " (best of " + std::to_string(e.candidates) + ")"));
+    if (cfg.progress) cfg.progress({"autotune", done, total, n.name, n.op_type, e.tactic, e.ms, cached});
+  };
+  AutotuneStats as;
+  KILN_ASSIGN_OR_RETURN(std::set<const ir::Node*> tuned, autotune_graph(g, h.res(), p, cache, ao, progress, as));
+  stats.tuned = as.tuned;
+  stats.from_cache = as.from_cache;
+  stats.candidates = as.candidates;
+  stats.skipped = as.skipped;
+  if (cfg.autotune)
+    logger.log(LogLevel::kInfo, "autotune: " + std::to_string(as.tuned) + " layers timed (" +
+                                    std::to_string(as.candidates) + " candidates, " + std::to_string(as.skipped) +
+                                    " skipped), " + std::to_string(as.from_cache) + " from the timing cache");
+  phase("autotune");
+
+  std::map<std::string, int> host_ops;
+  std::map<const ir::Node*, bool> view;
+  const std::string extra = precision_signature(p);
+  for (const auto& n : g.nodes()) {
+    NodeKind kind;
+    if (tuned.count(n.get())) {
+      kind = NodeKind::kKernel;  // built and timed by the autotuner: no need to build it again
+    } else {
+      auto lowered = lower_node(*n, h.res(), p, false);
+      if (!lowered.is_ok() && lowered.status().code() == ErrorCode::kTacticUnavailable && !cfg.timing_cache.empty()) {
+        // A timing cache entry this cuDNN/cuBLASLt cannot rebuild: forget it, use heuristics.
+        logger.log(LogLevel::kWarning, lowered.status().message() + "; dropping it from the timing cache");
+        cache.erase(builder::layer_signature(*n, extra));
+        n->tactic_params.clear();
+        n->tactic_ms = -1;
+        lowered = lower_node(*n, h.res(), p, false);
+      }
+      if (!lowered.is_ok()) return lowered.status();
+      LoweredNode& ln = *lowered;
+      kind = ln.kind;
+      switch (ln.kind) {
+        case NodeKind::kKernel: n->tactic = ln.kernel->tactic(); break;
+        case NodeKind::kView: n->tactic = ln.kernel ? std::string(kTacticView) + "+" + ln.kernel->tactic() : kTacticView; break;
+        case NodeKind::kHost:
+          n->tactic = kTacticHost;
+          ++host_ops[n->op_type];
+          if (logger.enabled(LogLevel::kInfo))
+            logger.log(LogLevel::kInfo, "node '" + n->name + "' (" + n->op_type + ") runs on the host: " +
+                                            ln.why_host.message());
+          break;
+      }
+    }
+    if (kind == NodeKind::kKernel) ++stats.gpu_kernels;
+    if (kind == NodeKind::kHost) ++stats.host_nodes;
+    KILN_RETURN_IF_ERROR(check_layouts(*n, kind));
+    view[n.get()] = kind == NodeKind::kView;
+  }
+  if (!cfg.timing_cache.empty()) KILN_RETURN_IF_ERROR(cache.save(cfg.timing_cache));
   if (!host_ops.empty()) {
     std::string list;
     for (const auto& [op, c] : host_ops) list += (list.empty() ? "" : ", ") + op + " x" + std::to_string(c);
@@ -112,9 +167,10 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   info.allow_tf32 = cfg.allow_tf32;
   info.arena_bytes = mp.arena_bytes;
   info.naive_bytes = mp.naive_bytes;
-  logger.log(LogLevel::kInfo, "cuda lowering: " + std::to_string(n_kernels) + " GPU kernels, arena " +
+  logger.log(LogLevel::kInfo, "cuda lowering: " + std::to_string(stats.gpu_kernels) + " GPU kernels, arena " +
                                   std::to_string(mp.arena_bytes) + " bytes (naive " + std::to_string(mp.naive_bytes) +
                                   ")");
+  phase("lower");
   return Status::ok();
 }
 

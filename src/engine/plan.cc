@@ -53,8 +53,9 @@ class Writer {
       auto name = fbb.CreateString(n->name), op = fbb.CreateString(n->op_type), dom = fbb.CreateString(n->domain);
       auto in = ids(n->inputs), out = ids(n->outputs), imp = ids(n->implicit_inputs);
       auto av = fbb.CreateVector(attrs);
-      auto tac = fbb.CreateString(n->tactic);
-      nodes.push_back(fb::CreateNodeDef(fbb, name, op, dom, n->opset, in, out, imp, av, tac));
+      auto tac = fbb.CreateString(n->tactic), tac_params = fbb.CreateString(n->tactic_params);
+      nodes.push_back(fb::CreateNodeDef(fbb, name, op, dom, n->opset, in, out, imp, av, tac, tac_params,
+                                        n->tactic_ms));
     }
     auto name = fbb.CreateString(g.name);
     auto vv = fbb.CreateVector(values);
@@ -145,6 +146,8 @@ class Reader {
                                in, out, nd->domain() ? nd->domain()->str() : "", nd->opset());
       n->implicit_inputs = imp;
       if (nd->tactic()) n->tactic = nd->tactic()->str();
+      if (nd->tactic_params()) n->tactic_params = nd->tactic_params()->str();
+      n->tactic_ms = nd->tactic_ms();
       if (nd->attrs())
         for (const auto* ad : *nd->attrs()) {
           ir::Attribute a;

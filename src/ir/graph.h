@@ -84,7 +84,9 @@ struct Node {
   const OpSchema* schema = nullptr;      ///< resolved op-table entry (set by resolve_schemas)
 
   // Annotations added by later stages.
-  std::string tactic;  ///< chosen tactic name (builder)
+  std::string tactic;         ///< chosen tactic name (builder)
+  std::string tactic_params;  ///< CUDA: what rebuilds that tactic (Kernel::tactic_params)
+  float tactic_ms = -1;       ///< CUDA: its time measured by the autotuner, ms (-1: not timed)
 
   Value* input(size_t i) const { return i < inputs.size() ? inputs[i] : nullptr; }
   Value* output(size_t i) const { return i < outputs.size() ? outputs[i] : nullptr; }

@@ -19,47 +19,9 @@ using gputest::f;
 using gputest::i;
 using gputest::ints;
 using gputest::s;
-using Attrs = std::map<std::string, ir::Attribute>;
+using gputest::Attrs;
 
-/// Builds a graph node by node, with seeded random f32 constants.
-struct Net {
-  std::unique_ptr<ir::Graph> g = std::make_unique<ir::Graph>();
-  std::mt19937_64 rng{7};
-  int counter = 0;
-
-  Net() {
-    g->name = "layout_test";
-    g->opset_imports[""] = 17;
-  }
-  ir::Value* input(std::vector<int64_t> dims) {
-    ir::Value* v = g->add_value("x" + std::to_string(g->inputs.size()), DataType::kF32, Shape::from(dims));
-    g->inputs.push_back(v);
-    return v;
-  }
-  ir::Value* constant(std::vector<int64_t> dims, double lo = -0.5, double hi = 0.5) {
-    HostTensor t(DataType::kF32, dims);
-    std::uniform_real_distribution<double> u(lo, hi);
-    for (int64_t k = 0; k < t.numel(); ++k) t.set_f64(k, u(rng));
-    return g->add_constant("c" + std::to_string(counter++), std::move(t));
-  }
-  ir::Value* i64(std::vector<int64_t> v) {
-    return g->add_constant("c" + std::to_string(counter++), gputest::i64s(std::move(v)));
-  }
-  ir::Value* op(const std::string& type, std::vector<ir::Value*> ins, Attrs attrs = {}) {
-    ir::Value* out = g->add_value("v" + std::to_string(counter++));
-    ir::Node* n = g->add_node(type, "n" + std::to_string(counter++), std::move(ins), {out}, "", 17);
-    n->attrs = std::move(attrs);
-    return out;
-  }
-  /// Conv (+ bias) with "same" padding for odd kernels.
-  ir::Value* conv(ir::Value* x, int64_t cin, int64_t cout, int64_t k, Attrs extra = {}, int64_t group = 1) {
-    Attrs a = std::move(extra);
-    if (!a.count("pads")) a["pads"] = ints({k / 2, k / 2, k / 2, k / 2});
-    a["group"] = i(group);
-    return op("Conv", {x, constant({cout, cin / group, k, k}), constant({cout})}, a);
-  }
-  void output(ir::Value* v) { g->outputs.push_back(v); }
-};
+using gputest::Net;
 
 struct Built {
   std::vector<HostTensor> outputs;

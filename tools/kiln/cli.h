@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <map>
 #include <memory>
@@ -71,8 +72,12 @@ struct BackendOptions {
   bool no_tf32 = false;
   bool no_nhwc = false;
   std::optional<int> device;
+  bool no_autotune = false;
+  std::optional<std::string> timing_cache;
+  std::optional<double> workspace_mib;
 };
-/// Adds --backend, --fp16, --bf16, --no-tf32 and --device to `sub`.
+/// Adds --backend, --fp16, --bf16, --no-tf32, --no-nhwc, --device, --no-autotune,
+/// --timing-cache and --workspace to `sub`.
 void add_backend_options(CLI::App* sub, BackendOptions& o);
 /// True when load_engine builds `path` in memory (an .onnx file that is not a plan), i.e.
 /// when build options apply. False for plans and for paths that cannot be opened.
@@ -133,8 +138,13 @@ std::string group_digits(uint64_t v);
 std::string typed_shape(DataType t, const Shape& s);
 /// Replaces characters outside [A-Za-z0-9._-] with '_' ("" becomes "_").
 std::string sanitize_file_name(const std::string& name);
+/// One number through a printf format ("%.3f").
+std::string format_num(const char* f, double v);
 /// Milliseconds since `t0`.
 double ms_since(std::chrono::steady_clock::time_point t0);
+/// Prints a per-layer profile (`kiln run --profile`, `kiln bench --profile`): time per op
+/// type with its share, then the `slowest` slowest layers with their tactics.
+void print_profile(const std::vector<LayerTime>& times, size_t slowest, FILE* out = stdout);
 /// Adds the exit-code footer to a subcommand's help.
 void add_footer(CLI::App* sub);
 

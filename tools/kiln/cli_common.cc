@@ -1,10 +1,13 @@
 // Helpers shared by the kiln subcommands (see cli.h).
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
+#include <algorithm>
 
 #include "cli.h"
 #include "engine/plan.h"
@@ -228,7 +231,32 @@ void add_backend_options(CLI::App* sub, BackendOptions& o) {
                 "CUDA: keep every tensor NCHW (no channels-last convolution regions)");
   sub->add_option("--device", o.device, "CUDA device ordinal (default 0)")
       ->check(CLI::NonNegativeNumber);
+  sub->add_flag("--no-autotune", o.no_autotune,
+                "CUDA: keep the libraries' heuristic kernel choices instead of timing every "
+                "candidate on the GPU (faster build, slower engine)");
+  sub->add_option("--timing-cache", o.timing_cache,
+                  "CUDA: timing cache file: read before autotuning, rewritten after it, so a "
+                  "rebuild picks the same tactics without timing them");
+  sub->add_option("--workspace", o.workspace_mib,
+                  "CUDA: the largest scratch memory one kernel may use, MiB (default 1024)")
+      ->check(CLI::PositiveNumber);
 }
+
+namespace {
+
+/// A one-line progress bar on stderr for the autotuning phase (terminals only: logs and
+/// pipes get the summary alone).
+void draw_progress(const BuildProgress& p) {
+  constexpr int kWidth = 30;
+  const int filled = p.total ? static_cast<int>(kWidth * p.done / p.total) : kWidth;
+  std::string layer = p.layer.size() > 40 ? "..." + p.layer.substr(p.layer.size() - 37) : p.layer;
+  std::fprintf(stderr, "\r%s [%s%s] %zu/%zu %-40s", p.phase.c_str(), std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), p.done, p.total, layer.c_str());
+  if (p.done == p.total) std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+}
+
+}  // namespace
 
 Status built_without_cuda() {
   return Status(ErrorCode::kNoGpu, "kiln was built without CUDA: the cuda backend is not available",
@@ -246,6 +274,9 @@ Status apply_backend_options(const BackendOptions& o, bool building, BuilderConf
   if (o.no_tf32) cuda_only.push_back("--no-tf32");
   if (o.no_nhwc) cuda_only.push_back("--no-nhwc");
   if (o.device) cuda_only.push_back("--device");
+  if (o.no_autotune) cuda_only.push_back("--no-autotune");
+  if (o.timing_cache) cuda_only.push_back("--timing-cache");
+  if (o.workspace_mib) cuda_only.push_back("--workspace");
   if (o.device) cfg.device = *o.device;
   if (!building) {
     // A plan's backend and precision were fixed when it was built.
@@ -274,6 +305,10 @@ Status apply_backend_options(const BackendOptions& o, bool building, BuilderConf
   cfg.precision = o.fp16 ? Precision::kFp16 : o.bf16 ? Precision::kBf16 : Precision::kFp32;
   cfg.allow_tf32 = !o.no_tf32;
   cfg.nhwc = !o.no_nhwc;
+  cfg.autotune = !o.no_autotune;
+  if (o.timing_cache) cfg.timing_cache = *o.timing_cache;
+  if (o.workspace_mib) cfg.workspace_limit = static_cast<size_t>(*o.workspace_mib * 1024 * 1024);
+  if (isatty(fileno(stderr))) cfg.progress = draw_progress;
   return Status::ok();
 }
 
@@ -323,6 +358,38 @@ std::string sanitize_file_name(const std::string& name) {
     if (!ok) c = '_';
   }
   return s.empty() ? "_" : s;
+}
+
+void print_profile(const std::vector<LayerTime>& times, size_t slowest, FILE* out) {
+  std::map<std::string, std::pair<double, int>> by_op;
+  double total = 0;
+  for (const auto& t : times) {
+    by_op[t.op].first += t.ms;
+    ++by_op[t.op].second;
+    total += t.ms;
+  }
+  std::vector<std::pair<std::string, std::pair<double, int>>> ops(by_op.begin(), by_op.end());
+  std::sort(ops.begin(), ops.end(),
+            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::fprintf(out, "profile: %zu layers, %.3f ms\n  %-24s %8s %10s %7s\n", times.size(), total, "op",
+              "layers", "ms", "%");
+  for (const auto& [op, v] : ops)
+    std::fprintf(out, "  %-24s %8d %10.3f %6.1f%%\n", op.c_str(), v.second, v.first,
+                total > 0 ? 100 * v.first / total : 0.0);
+  std::vector<LayerTime> slow = times;
+  std::sort(slow.begin(), slow.end(),
+            [](const LayerTime& a, const LayerTime& b) { return a.ms > b.ms; });
+  slow.resize(std::min(slow.size(), slowest));
+  std::fprintf(out, "  slowest layers:\n");
+  for (const auto& t : slow)
+    std::fprintf(out, "    %10.3f ms  %-16s %-32s %s\n", t.ms, t.op.c_str(), t.name.c_str(),
+                t.tactic.c_str());
+}
+
+std::string format_num(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
 }
 
 double ms_since(std::chrono::steady_clock::time_point t0) {

@@ -42,6 +42,7 @@ struct BenchOptions {
   bool no_cuda_graph = false;
   std::string json_path;
   int verbose = 0;
+  int profile = 0;  ///< > 0: per-layer profile averaged over this many extra inferences
 };
 
 /// An engine input as benchmarked: its data and where it came from.
@@ -158,12 +159,6 @@ class CpuRunner final : public bench::StreamRunner {
 
 // ---- report ------------------------------------------------------------------------------
 
-std::string format_num(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
-
 json stats_json(const std::vector<double>& ms) {
   if (ms.empty()) return nullptr;
   const Stats s = bench::summarize(ms);
@@ -177,12 +172,14 @@ struct Report {
   const Engine* engine = nullptr;
   std::string how;  ///< "built" or "loaded"
   double load_ms = 0;
+  double first_inference_ms = -1;  ///< CUDA: context creation + one inference, after the load
   std::string device_name;
   std::vector<BenchInput>* inputs = nullptr;
   RunConfig run;
   RunResult result;
   int64_t batch = 1;
   std::vector<std::string> warnings;
+  std::vector<LayerTime> profile;  ///< --profile: mean per-layer times
 
   bool cuda() const { return engine->backend() == Backend::kCuda; }
   const plan::PlanInfo& info() const { return engine->impl().plan.info; }
@@ -196,6 +193,10 @@ std::string engine_line(const Report& r) {
     if (r.info().precision == Precision::kFp32) s += r.info().allow_tf32 ? " (tf32)" : " (no tf32)";
     s += ", device " + std::to_string(r.run.device);
     if (!r.device_name.empty()) s += " " + r.device_name;
+    if (r.first_inference_ms >= 0)
+      s += "\ncold start: load " + format_num("%.1f", r.load_ms) + " ms + context and first inference " +
+           format_num("%.1f", r.first_inference_ms) + " ms = " +
+           format_num("%.1f", r.load_ms + r.first_inference_ms) + " ms";
   }
   return s;
 }
@@ -268,6 +269,7 @@ json report_json(const Report& r) {
   j["model"] = r.o->model;
   j["engine"] = {{"source", r.how},
                  {"load_ms", r.load_ms},
+                 {"first_inference_ms", r.first_inference_ms},
                  {"backend", backend_name(r.engine->backend())},
                  {"precision", r.cuda() ? json(precision_name(r.info().precision)) : json()},
                  {"allow_tf32", r.cuda() ? json(r.info().allow_tf32) : json()},
@@ -318,10 +320,41 @@ json report_json(const Report& r) {
     j["memory"] = nullptr;
   }
   j["warnings"] = r.warnings;
+  if (!r.profile.empty()) {
+    nlohmann::json layers = nlohmann::json::array();
+    for (const LayerTime& t : r.profile)
+      layers.push_back({{"name", t.name}, {"op", t.op}, {"tactic", t.tactic}, {"ms", t.ms}});
+    j["profile"] = {{"runs", r.o->profile}, {"layers", layers}};
+  }
   return j;
 }
 
 // ---- the command -------------------------------------------------------------------------
+
+/// Mean per-layer times over `runs` profiled inferences on a fresh context (trtexec's
+/// --dumpProfile with --separateProfileRun: the timed run above is not slowed by events),
+/// after one unprofiled inference.
+Result<std::vector<LayerTime>> profile_layers(Engine& e, const std::vector<BenchInput>& inputs,
+                                              int runs) {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ExecutionContext> ctx, e.create_execution_context_checked());
+  for (const BenchInput& in : inputs) {
+    const HostTensor& t = in.data.tensor;
+    KILN_RETURN_IF_ERROR(
+        ctx->set_input(in.data.name, TensorView{t.dtype(), t.dims(), const_cast<void*>(t.raw())}));
+  }
+  ctx->set_profiling(runs > 0);
+  KILN_RETURN_IF_ERROR(ctx->execute());  // warm-up: first-launch costs stay out
+  std::vector<LayerTime> mean;
+  for (int i = 0; i < runs; ++i) {
+    KILN_RETURN_IF_ERROR(ctx->execute());
+    const std::vector<LayerTime>& t = ctx->layer_times();
+    if (mean.empty()) mean = t;
+    else
+      for (size_t k = 0; k < t.size() && k < mean.size(); ++k) mean[k].ms += t[k].ms;
+  }
+  for (LayerTime& t : mean) t.ms /= runs;
+  return mean;  // runs = 0: empty, after one inference (the cold-start measurement)
+}
 
 int run_bench(const BenchOptions& o) {
   Logger logger(log_level_for(o.verbose));
@@ -333,6 +366,9 @@ int run_bench(const BenchOptions& o) {
 
   Report r;
   r.o = &o;
+  // The CUDA driver's one-time start-up (a process cost, not the plan's) stays out of the
+  // load time; a failure here is reported by the load itself.
+  if (cuda_device_count() > 0) (void)use_cuda_device(o.backend.device.value_or(0));
   const auto t0 = std::chrono::steady_clock::now();
   auto engine = load_engine(o.model, logger, cfg, o.backend, &r.how);
   if (!engine.is_ok()) return fail(engine.status());
@@ -357,6 +393,14 @@ int run_bench(const BenchOptions& o) {
   if (!inputs->empty()) {
     const auto& dims = inputs->front().data.tensor.dims();
     r.batch = dims.empty() ? 1 : std::max<int64_t>(dims[0], 1);
+  }
+
+  if (r.cuda()) {
+    // Cold start as a server sees it: a context, its kernels, and one inference.
+    const auto t1 = std::chrono::steady_clock::now();
+    auto first = profile_layers(e, *inputs, 0);
+    if (!first.is_ok()) return fail(first.status(), kExitRuntime);
+    r.first_inference_ms = ms_since(t1);
   }
 
   std::vector<std::unique_ptr<bench::StreamRunner>> runners;
@@ -389,9 +433,19 @@ int run_bench(const BenchOptions& o) {
                            (r.run.cuda_graph ? "" : " (CUDA graphs are off: --no-cuda-graph)"));
   }
 
+  if (o.profile > 0) {
+    auto prof = profile_layers(e, *inputs, o.profile);
+    if (!prof.is_ok()) return fail(prof.status(), kExitRuntime);
+    r.profile = std::move(*prof);
+  }
+
   // With --json - the JSON owns stdout; the text report goes to stderr.
   const bool json_stdout = o.json_path == "-";
   print_text(json_stdout ? std::cerr : std::cout, r);
+  if (!r.profile.empty()) {
+    (json_stdout ? std::cerr : std::cout).flush();
+    print_profile(r.profile, 15, json_stdout ? stderr : stdout);
+  }
   if (!o.json_path.empty()) {
     const std::string text = report_json(r).dump(2) + "\n";
     if (json_stdout) {
@@ -444,6 +498,10 @@ Command add_bench_command(CLI::App& app) {
                 "CUDA: launch the kernels on every enqueue instead of replaying a CUDA graph");
   sub->add_option("--json", o->json_path,
                   "write every figure as JSON to FILE ('-': stdout, the text goes to stderr)");
+  sub->add_option("--profile", o->profile,
+                  "after the timed run, profile N more inferences per layer (GPU time per node, "
+                  "no CUDA graph) and print the mean per op type and the slowest layers")
+      ->check(CLI::PositiveNumber);
   sub->add_flag("-v,--verbose", o->verbose, "log more (-v info, -vv debug)");
   return {sub, [o] { return run_bench(*o); }};
 }

@@ -143,6 +143,8 @@ int print_json(const std::string& path, const PlanView& pv, const std::vector<La
               {"outputs", json::array()},
               {"weight_bytes", layers[i].weight_bytes},
               {"tactic", n.tactic}};
+    if (n.tactic_ms >= 0) l["tactic_ms"] = n.tactic_ms;
+    if (!n.tactic_params.empty()) l["tactic_params"] = n.tactic_params;
     for (const ir::Value* v : n.inputs) l["inputs"].push_back(value_json(v));
     for (const ir::Value* v : n.outputs) l["outputs"].push_back(value_json(v));
     j["layers"].push_back(std::move(l));
@@ -245,7 +247,7 @@ int print_text(const std::string& path, const PlanView& pv, const std::vector<La
 
   std::cout << "layers: " << layers.size() << "\n";
   std::vector<std::vector<std::string>> rows = {
-      {"#", "name", "op", "inputs -> outputs", "weights", "tactic"}};
+      {"#", "name", "op", "inputs -> outputs", "weights", "tactic", "timed"}};
   std::map<std::string, std::pair<int, uint64_t>> totals;
   for (size_t i = 0; i < layers.size(); ++i) {
     const ir::Node& n = *layers[i].node;
@@ -253,7 +255,8 @@ int print_text(const std::string& path, const PlanView& pv, const std::vector<La
                     n.domain.empty() ? n.op_type : n.domain + "." + n.op_type,
                     values_text(n.inputs) + " -> " + values_text(n.outputs),
                     layers[i].weight_bytes ? format_bytes(layers[i].weight_bytes) : "-",
-                    n.tactic.empty() ? "-" : n.tactic});
+                    n.tactic.empty() ? "-" : n.tactic,
+                    n.tactic_ms >= 0 ? format_num("%.4f", n.tactic_ms) + " ms" : "-"});
     auto& t = totals[n.op_type];
     ++t.first;
     t.second += layers[i].weight_bytes;

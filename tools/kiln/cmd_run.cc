@@ -30,32 +30,6 @@ struct RunOptions {
   bool no_cuda_graph = false;
 };
 
-// Per-op-type totals and the slowest layers of a profiled run.
-void print_profile(const std::vector<LayerTime>& times) {
-  std::map<std::string, std::pair<double, int>> by_op;
-  double total = 0;
-  for (const auto& t : times) {
-    by_op[t.op].first += t.ms;
-    ++by_op[t.op].second;
-    total += t.ms;
-  }
-  std::vector<std::pair<std::string, std::pair<double, int>>> ops(by_op.begin(), by_op.end());
-  std::sort(ops.begin(), ops.end(),
-            [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  std::printf("profile: %zu layers, %.3f ms\n  %-24s %8s %10s %7s\n", times.size(), total, "op",
-              "layers", "ms", "%");
-  for (const auto& [op, v] : ops)
-    std::printf("  %-24s %8d %10.3f %6.1f%%\n", op.c_str(), v.second, v.first,
-                total > 0 ? 100 * v.first / total : 0.0);
-  std::vector<LayerTime> slow = times;
-  std::sort(slow.begin(), slow.end(),
-            [](const LayerTime& a, const LayerTime& b) { return a.ms > b.ms; });
-  slow.resize(std::min<size_t>(slow.size(), 10));
-  std::printf("  slowest layers:\n");
-  for (const auto& t : slow)
-    std::printf("    %10.3f ms  %-16s %s\n", t.ms, t.op.c_str(), t.name.c_str());
-}
-
 std::string format_value(const HostTensor& t, int64_t i) {
   char buf[48];
   if (t.dtype() == DataType::kBool) return t.get_i64(i) ? "true" : "false";
@@ -177,7 +151,7 @@ int run_run(const RunOptions& o) {
   const double ms = ms_since(t0);
   if (!st.is_ok()) return fail(st, kExitRuntime);
   std::printf("inference: %.3f ms\n", ms);
-  if (o.profile) print_profile(ctx->layer_times());
+  if (o.profile) print_profile(ctx->layer_times(), 10);
 
   std::vector<std::pair<std::string, HostTensor>> outputs;
   for (const auto& name : (*engine)->output_names()) {

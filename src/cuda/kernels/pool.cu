@@ -9,7 +9,16 @@
 // the count_include_pad divisor counts taps inside the padded input but not the ceil-mode
 // overhang, and max ties keep the first tap in row-major order, exactly as in
 // src/ops/pool.cc. Narrow floats accumulate in f32, f64 in f64.
+//
+// 2-D MaxPool / AveragePool on floats without Indices, with x and y in the same layout
+// and fewer than 2^31 elements each, take a faster kernel (pool2d_kernel): 32-bit index
+// math with FastDiv, window bounds computed once per thread, and on channels-last data one
+// thread per 16 bytes of channels of an output pixel (8 x f16/bf16, 4 x f32, 2 x f64: one
+// vector load per tap, one vector store) when C is a multiple of that. The general kernel
+// serves everything else (1-D / 3-D, LpPool, Indices, integers, mixed layouts).
+#include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <type_traits>
 
@@ -39,26 +48,33 @@ struct PoolGeometry {
 
 __device__ __forceinline__ float dpow(float a, float b) { return ::powf(a, b); }
 __device__ __forceinline__ double dpow(double a, double b) { return ::pow(a, b); }
-__device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 __device__ __forceinline__ float dsqrt(float a) { return ::sqrtf(a); }
 __device__ __forceinline__ double dsqrt(double a) { return ::sqrt(a); }
 
 /// Taps [lo, hi) of one dim whose position o * stride - pad + k * dilation lies in the input,
-/// and the number of taps inside the padded input (ceil-mode overhang excluded).
+/// and the number of taps inside the padded input (ceil-mode overhang excluded). I is
+/// int64_t in the general kernel, int32_t in the 2-D fast path (its dims fit 31 bits).
+template <typename I>
 struct TapRange {
-  int64_t lo, hi, padded;
+  I lo, hi, padded;
 };
 
-__device__ __forceinline__ TapRange taps(const PoolGeometry& g, int d, int64_t o) {
-  const int64_t base = o * g.stride[d] - g.pad_begin[d];
-  const int64_t dil = g.dilation[d], k = g.kernel[d], in = g.in[d];
-  TapRange t;
+template <typename I>
+__device__ __forceinline__ TapRange<I> window_taps(I o, I stride, I pad_begin, I pad_end, I dil,
+                                                   I k, I in) {
+  const I base = o * stride - pad_begin;
+  TapRange<I> t;
   t.lo = base >= 0 ? 0 : (-base + dil - 1) / dil;
-  t.hi = in - 1 - base >= 0 ? imin(k, (in - 1 - base) / dil + 1) : 0;
+  t.hi = in - 1 - base >= 0 ? (k < (in - 1 - base) / dil + 1 ? k : (in - 1 - base) / dil + 1) : 0;
   if (t.hi < t.lo) t.hi = t.lo;
-  const int64_t room = in + g.pad_end[d] - base;  // taps with position < in + pad_end
-  t.padded = room <= 0 ? 0 : imin(k, (room - 1) / dil + 1);
+  const I room = in + pad_end - base;  // taps with position < in + pad_end
+  t.padded = room <= 0 ? 0 : (k < (room - 1) / dil + 1 ? k : (room - 1) / dil + 1);
   return t;
+}
+
+__device__ __forceinline__ TapRange<int64_t> taps(const PoolGeometry& g, int d, int64_t o) {
+  return window_taps<int64_t>(o, g.stride[d], g.pad_begin[d], g.pad_end[d], g.dilation[d],
+                              g.kernel[d], g.in[d]);
 }
 
 template <typename T, PoolKind K>
@@ -83,7 +99,7 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t*
       r /= ch;
     }
     const int64_t n = r;
-    TapRange t[kDims];
+    TapRange<int64_t> t[kDims];
     int64_t padded = 1, valid = 1;
     for (int d = 0; d < kDims; ++d) {
       t[d] = taps(g, d, o[d]);
@@ -146,6 +162,179 @@ __global__ void pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t*
   }
 }
 
+// ---- 2-D fast path ---------------------------------------------------------------------
+
+/// V consecutive elements moved as one 16-byte (or narrower) load / store.
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+/// Geometry of pool2d_kernel: `images` of ih x iw pixels with `c` interleaved lanes each
+/// (channels-last: images = N, c = C; row-major: images = N * C, c = 1), every thread
+/// computing `V` lanes of one output pixel. All offsets fit in 31 bits.
+struct Pool2d {
+  int32_t total = 0;  ///< work items: output pixels * c / V
+  FastDiv lanes;      ///< c / V: work items per output pixel
+  FastDiv ow, oh;     ///< output width, height
+  int32_t c = 1, ih = 1, iw = 1;
+  int32_t kernel[2], stride[2], dilation[2], pad_begin[2], pad_end[2];
+  bool count_include_pad = false;
+};
+
+// The window of output (oh, ow) is the same for the V lanes of a thread, so its bounds are
+// computed once and each tap is one vector load. Same tap order, first-tap rule for max
+// (a NaN first tap stays; later NaNs never win), accumulation type and divisor as
+// pool_kernel; output item i lies at y + i * V in either layout.
+template <typename T, int V, PoolKind K>
+__global__ void __launch_bounds__(kBlock) pool2d_kernel(const T* __restrict__ x,
+                                                        T* __restrict__ y, Pool2d g) {
+  using C = compute_t<T>;
+  using Acc = std::conditional_t<std::is_same_v<C, double>, double, float>;
+  using Pack = Vec<T, V>;
+  // total < 2^31 and the grid is at most 2^27 threads, so i + step never wraps.
+  const uint32_t total = static_cast<uint32_t>(g.total), step = blockDim.x * gridDim.x;
+  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += step) {
+    const uint32_t pix = g.lanes.div(i);
+    const int32_t c0 = static_cast<int32_t>(i - pix * g.lanes.d) * V;
+    const uint32_t r = g.ow.div(pix);
+    const int32_t ow = static_cast<int32_t>(pix - r * g.ow.d);
+    const uint32_t img = g.oh.div(r);
+    const int32_t oh = static_cast<int32_t>(r - img * g.oh.d);
+    const TapRange<int32_t> th = window_taps<int32_t>(oh, g.stride[0], g.pad_begin[0],
+                                                      g.pad_end[0], g.dilation[0], g.kernel[0],
+                                                      g.ih);
+    const TapRange<int32_t> tw = window_taps<int32_t>(ow, g.stride[1], g.pad_begin[1],
+                                                      g.pad_end[1], g.dilation[1], g.kernel[1],
+                                                      g.iw);
+    const T* base = x + static_cast<int32_t>(img) * g.ih * g.iw * g.c + c0;
+    const int32_t h0 = oh * g.stride[0] - g.pad_begin[0];
+    const int32_t w0 = ow * g.stride[1] - g.pad_begin[1];
+    C best[V];
+    Acc sum[V];
+#pragma unroll
+    for (int j = 0; j < V; ++j) {
+      best[j] = std::numeric_limits<C>::lowest();
+      sum[j] = 0;
+    }
+    bool first = true;
+    for (int32_t kh = th.lo; kh < th.hi; ++kh) {
+      const T* row = base + (h0 + kh * g.dilation[0]) * g.iw * g.c;
+      for (int32_t kw = tw.lo; kw < tw.hi; ++kw) {
+        const Pack v = *reinterpret_cast<const Pack*>(row + (w0 + kw * g.dilation[1]) * g.c);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const C e = to_compute(v.v[j]);
+          if constexpr (K == PoolKind::kMax) {
+            if (first || e > best[j]) best[j] = e;
+          } else {
+            sum[j] += static_cast<Acc>(e);
+          }
+        }
+        first = false;
+      }
+    }
+    Pack out;
+    if constexpr (K == PoolKind::kMax) {
+#pragma unroll
+      for (int j = 0; j < V; ++j) out.v[j] = from_compute<T>(best[j]);
+    } else {
+      const int32_t count = g.count_include_pad ? th.padded * tw.padded
+                                                : (th.hi - th.lo) * (tw.hi - tw.lo);
+#pragma unroll
+      for (int j = 0; j < V; ++j)
+        out.v[j] = from_compute<T>(count > 0 ? static_cast<C>(sum[j] / static_cast<Acc>(count))
+                                             : C(0));
+    }
+    *reinterpret_cast<Pack*>(y + static_cast<int64_t>(i) * V) = out;
+  }
+}
+
+/// MaxPool / AveragePool through pool2d_kernel. `vec` lanes per thread (16 bytes of
+/// channels, or 1); a misaligned buffer at enqueue (never with the planner's 256-byte
+/// aligned buffers) falls back to one lane per thread.
+template <PoolKind K>
+class Pool2dKernel final : public Kernel {
+ public:
+  Pool2dKernel(DataType dt, const Pool2d& scalar, const Pool2d& wide, int vec, bool nhwc)
+      : dt_(dt), scalar_(scalar), wide_(wide), vec_(vec), nhwc_(nhwc) {}
+
+  std::string tactic() const override {
+    return std::string(K == PoolKind::kMax ? "kiln:max_pool2d" : "kiln:avg_pool2d") +
+           (nhwc_ ? "_nhwc_v" + std::to_string(vec_) : "_nchw");
+  }
+
+  Status enqueue(const LaunchArgs& a) override {
+    if (scalar_.total == 0) return Status::ok();
+    const size_t bytes = static_cast<size_t>(vec_) * dtype_size(dt_);
+    const bool wide = vec_ > 1 && (reinterpret_cast<uintptr_t>(a.inputs[0]) |
+                                   reinterpret_cast<uintptr_t>(a.outputs[0])) % bytes == 0;
+    return dispatch_launch<DataType::kF32, DataType::kF16, DataType::kBF16, DataType::kF64>(
+        dt_, [&](auto t) -> Status {
+          using T = decltype(t);
+          constexpr int kWide = static_cast<int>(16 / sizeof(T));
+          const T* x = a.in<T>(0);
+          T* y = a.out<T>(0);
+          if (wide)
+            pool2d_kernel<T, kWide, K>
+                <<<grid_for(wide_.total), kBlock, 0, a.stream>>>(x, y, wide_);
+          else
+            pool2d_kernel<T, 1, K><<<grid_for(scalar_.total), kBlock, 0, a.stream>>>(x, y, scalar_);
+          KILN_CUDA_CHECK_LAUNCH("pool2d_kernel");
+          return Status::ok();
+        });
+  }
+
+ private:
+  DataType dt_;
+  Pool2d scalar_, wide_;
+  int vec_;
+  bool nhwc_;
+};
+
+/// The fast path's kernel for `g` when it applies (see the file comment), else null.
+template <PoolKind K>
+std::unique_ptr<Kernel> make_pool2d_max_avg(const KernelConfig& cfg, const PoolGeometry& g,
+                                            bool indices) {
+  const Operand& x = cfg.in(0);
+  const Operand& y = cfg.out(0);
+  const DataType dt = x.dtype;
+  const bool float_type = dt == DataType::kF32 || dt == DataType::kF16 ||
+                          dt == DataType::kBF16 || dt == DataType::kF64;
+  if (indices || !float_type || x.rank() != 4 || x.layout != y.layout ||
+      x.numel() >= kFastIndexLimit || y.numel() >= kFastIndexLimit)
+    return nullptr;
+  const bool nhwc = x.layout == Layout::kNhwc;
+  Pool2d p;
+  const int64_t ch = x.dims[1];
+  p.c = static_cast<int32_t>(nhwc ? ch : 1);
+  p.ih = static_cast<int32_t>(g.in[1]);
+  p.iw = static_cast<int32_t>(g.in[2]);
+  p.ow = FastDiv(static_cast<uint32_t>(g.out[2]));
+  p.oh = FastDiv(static_cast<uint32_t>(g.out[1]));
+  for (int d = 0; d < 2; ++d) {  // PoolGeometry's dims 1, 2 (dim 0 is the unit padding dim)
+    p.kernel[d] = static_cast<int32_t>(g.kernel[d + 1]);
+    p.stride[d] = static_cast<int32_t>(g.stride[d + 1]);
+    p.dilation[d] = static_cast<int32_t>(g.dilation[d + 1]);
+    p.pad_begin[d] = static_cast<int32_t>(g.pad_begin[d + 1]);
+    p.pad_end[d] = static_cast<int32_t>(g.pad_end[d + 1]);
+    // Window arithmetic (o * stride, in + pad_end) must stay inside 31 bits too.
+    const int64_t reach = (g.out[d + 1] + 1) * g.stride[d + 1] + g.pad_begin[d + 1] +
+                          g.pad_end[d + 1] + g.kernel[d + 1] * g.dilation[d + 1] + g.in[d + 1];
+    if (reach >= kFastIndexLimit) return nullptr;
+  }
+  p.count_include_pad = g.count_include_pad;
+  const int vec = nhwc && ch % static_cast<int64_t>(16 / dtype_size(dt)) == 0
+                      ? static_cast<int>(16 / dtype_size(dt))
+                      : 1;
+  Pool2d scalar = p, wide = p;
+  scalar.total = static_cast<int32_t>(y.numel());
+  scalar.lanes = FastDiv(static_cast<uint32_t>(p.c));
+  wide.total = static_cast<int32_t>(y.numel() / vec);
+  wide.lanes = FastDiv(static_cast<uint32_t>(p.c / vec));
+  return std::make_unique<Pool2dKernel<K>>(dt, scalar, wide, vec, nhwc);
+}
+
 template <PoolKind K>
 class PoolKernel final : public Kernel {
  public:
@@ -194,6 +383,15 @@ bool is_supported_dtype(PoolKind kind, DataType dt) {
   }
 }
 
+/// make_pool2d_max_avg for MaxPool and AveragePool; null for LpPool (general kernel).
+template <PoolKind K>
+std::unique_ptr<Kernel> make_pool2d(const KernelConfig& cfg, const PoolGeometry& g, bool indices) {
+  if constexpr (K == PoolKind::kLp)
+    return nullptr;
+  else
+    return make_pool2d_max_avg<K>(cfg, g, indices);
+}
+
 template <PoolKind K>
 Result<std::unique_ptr<Kernel>> create_pool(const KernelConfig& cfg) {
   const Operand& x = cfg.in(0);
@@ -238,6 +436,7 @@ Result<std::unique_ptr<Kernel>> create_pool(const KernelConfig& cfg) {
       return cfg.unsupported("Indices output must be int64 with the output's dims");
     g.idx_nhwc = cfg.out(1).layout == Layout::kNhwc;
   }
+  if (std::unique_ptr<Kernel> fast = make_pool2d<K>(cfg, g, indices)) return std::move(fast);
   auto k = std::make_unique<PoolKernel<K>>(x.dtype, g);
   k->indices_ = indices;
   return std::unique_ptr<Kernel>(std::move(k));

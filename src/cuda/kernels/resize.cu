@@ -564,6 +564,183 @@ __global__ void resize_interp_2d_kernel(const T* __restrict__ src, T* __restrict
   }
 }
 
+// ---- 4-D image fast path ------------------------------------------------------------------
+//
+// Bilinear or nearest resize of H and W of a 4-D tensor (N and C untouched), the final
+// upsampling of segmentation models, in one launch without tap tables. A thread writes V
+// consecutive units of an output row (one vector store) for a run of consecutive rows of
+// one or more images. Its columns are mapped once, a block's rows once (into shared
+// memory), both with the functions resize_taps_kernel uses (source_coord, interp_taps,
+// tap_weight, nearest_index), so indices, weights and the CPU's 2-D summation order (X
+// first per source row, then Y; zero weights kept; no fused multiply-adds) are unchanged.
+// The X sum of a source row does not depend on the output row, so a thread keeps the
+// sums of the two source rows it used last: upsampled rows that share source rows cost
+// two multiply-adds per unit instead of four loads. Offsets are 32-bit. Input and output
+// may each be NCHW or NHWC: a row of an NCHW output is the W units of one (n, c) plane,
+// a row of an NHWC output the W * C units (x major, c minor) of one image.
+
+/// V consecutive units moved by one store.
+template <typename T, int V>
+struct alignas(sizeof(T) * V) Vec {
+  T v[V];
+};
+
+/// Rows a thread walks at most (the run length is chosen at enqueue, <= this).
+constexpr int kMaxRun = 16;
+/// Rows of a block: (kBlock / 32 threads rows at most) * kMaxRun.
+constexpr int kMaxBlockRows = kBlock / 32 * kMaxRun;
+
+/// Geometry of resize_hw_kernel, in units of its element type (nearest on NHWC data with
+/// 16-byte channel runs moves 16-byte units). Everything fits in 31 bits.
+struct HwGeom {
+  int32_t row_v = 0;   ///< work items per output row: row / V
+  int32_t row = 0;     ///< units per output row
+  int32_t out_h = 0;   ///< output rows per image
+  int32_t images = 0;  ///< NCHW output: N * C planes; NHWC output: N images
+  int32_t run = 1;     ///< consecutive rows per thread (set at enqueue)
+  FastDiv inner;       ///< units per output pixel of a row: 1 (NCHW output) or C (NHWC)
+  FastDiv image_c;     ///< splits an image index into (n, c): C (NCHW output) or 1 (NHWC)
+  int32_t in_n = 0, in_c = 0, in_h = 0, in_w = 0;  ///< input strides of N, C, H, W (units)
+};
+
+/// Offsets (input stride units) and weights of the taps of output index o along resized
+/// axis `m`, exactly as resize_taps_kernel tabulates them (nearest: one tap, weight 0 when
+/// exclude_outside drops it).
+template <typename A, bool kLinear>
+__device__ __forceinline__ void hw_taps(const ResizeArgs& p, const AxisMap& m, int32_t o,
+                                        int32_t stride, int32_t (&off)[2], A (&w)[2]) {
+  if constexpr (kLinear) {
+    const Taps t = interp_taps(p, m, o);
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      off[k] = static_cast<int32_t>(clamp_index(t.start + k, m.in)) * stride;
+      w[k] = static_cast<A>(tap_weight(p, m, t, k));
+    }
+  } else {
+    bool ex;
+    const double x = source_coord(p.coord, m, static_cast<double>(o), ex);
+    const int64_t k = nearest_index(p.nearest, x, m.scale);
+    off[0] = off[1] = static_cast<int32_t>(clamp_index(k, m.in)) * stride;
+    w[0] = w[1] = p.exclude_outside && (k < 0 || k >= m.in) ? A(0) : A(1);
+  }
+}
+
+// Block: threadIdx.x over V-unit items of a row, threadIdx.y over runs of g.run rows.
+// Grid: x over items, y over blocks of rows (grid-stride), z over images (grid-stride).
+// p.ax[0] is H, p.ax[1] is W. Nearest "sums" are the source units themselves.
+template <typename T, int V, bool kLinear>
+__global__ void __launch_bounds__(kBlock) resize_hw_kernel(const T* __restrict__ src,
+                                                           T* __restrict__ dst, ResizeArgs p,
+                                                           HwGeom g) {
+  using A = std::conditional_t<kLinear, interp_t<T>, float>;
+  using H = std::conditional_t<kLinear, A, T>;  // what a thread keeps per source row and unit
+  __shared__ int32_t s_off[kMaxBlockRows][2];
+  __shared__ A s_w[kMaxBlockRows][2];
+  const int32_t item = static_cast<int32_t>(blockIdx.x * blockDim.x + threadIdx.x);
+  const bool active = item < g.row_v;
+  const int32_t f0 = (active ? item : 0) * V;
+  int32_t xo[V][2];
+  A wx[V][2];
+  {
+    int32_t x = static_cast<int32_t>(g.inner.div(static_cast<uint32_t>(f0)));
+    int32_t c = f0 - x * static_cast<int32_t>(g.inner.d);
+    int32_t off[2];
+    A w[2];
+    hw_taps<A, kLinear>(p, p.ax[1], x, g.in_w, off, w);
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+      if (v > 0 && c == 0) hw_taps<A, kLinear>(p, p.ax[1], x, g.in_w, off, w);  // next pixel
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        xo[v][k] = off[k] + c * g.in_c;
+        wx[v][k] = w[k];
+      }
+      if (++c == static_cast<int32_t>(g.inner.d)) {
+        c = 0;
+        ++x;
+      }
+    }
+  }
+  const int32_t block_rows = static_cast<int32_t>(blockDim.y) * g.run;
+  const int32_t tid = static_cast<int32_t>(threadIdx.y * blockDim.x + threadIdx.x);
+  // 64-bit counters: the last step may pass 2^31.
+  for (int64_t rb = static_cast<int64_t>(blockIdx.y) * block_rows; rb < g.out_h;
+       rb += static_cast<int64_t>(gridDim.y) * block_rows) {
+    const int32_t row0 = static_cast<int32_t>(rb);
+    __syncthreads();  // the previous block of rows is done with the shared taps
+    for (int32_t r = tid; r < block_rows && row0 + r < g.out_h;
+         r += static_cast<int32_t>(blockDim.x * blockDim.y)) {
+      int32_t off[2];
+      A w[2];
+      hw_taps<A, kLinear>(p, p.ax[0], row0 + r, g.in_h, off, w);
+      s_off[r][0] = off[0];
+      s_off[r][1] = off[1];
+      s_w[r][0] = w[0];
+      s_w[r][1] = w[1];
+    }
+    __syncthreads();
+    if (!active) continue;
+    const int32_t r_first = static_cast<int32_t>(threadIdx.y) * g.run;
+    const int32_t r_end = min(r_first + g.run, g.out_h - row0);
+    for (int64_t im = blockIdx.z; im < g.images; im += gridDim.z) {
+      const int32_t img = static_cast<int32_t>(im);
+      const int32_t n = static_cast<int32_t>(g.image_c.div(static_cast<uint32_t>(img)));
+      const int32_t ch = img - n * static_cast<int32_t>(g.image_c.d);
+      const T* s = src + (n * g.in_n + ch * g.in_c);
+      T* d = dst + (img * g.out_h + row0) * g.row + f0;
+      // Per unit, the X sums (nearest: the units) of source rows at offsets o0 and o1.
+      H h0[V], h1[V];
+      int32_t o0 = -1, o1 = -1;
+      auto row_sum = [&](int32_t o, H(&h)[V]) {
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          if constexpr (kLinear) {
+            A racc = 0;
+#pragma unroll
+            for (int kx = 0; kx < 2; ++kx)
+              racc = madd(racc, wx[v][kx], static_cast<A>(to_compute(s[o + xo[v][kx]])));
+            h[v] = racc;
+          } else {
+            h[v] = s[o + xo[v][0]];
+          }
+        }
+      };
+      for (int32_t r = r_first; r < r_end; ++r) {
+        const int32_t n0 = s_off[r][0], n1 = s_off[r][1];
+        if (n0 != o0) {
+          if (n0 == o1) {
+#pragma unroll
+            for (int v = 0; v < V; ++v) h0[v] = h1[v];
+          } else {
+            row_sum(n0, h0);
+          }
+          o0 = n0;
+        }
+        if (kLinear && n1 != o1) {
+          if (n1 == o0) {
+#pragma unroll
+            for (int v = 0; v < V; ++v) h1[v] = h0[v];
+          } else {
+            row_sum(n1, h1);
+          }
+          o1 = n1;
+        }
+        Vec<T, V> out;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          if constexpr (kLinear) {
+            const A val = madd(madd(A(0), s_w[r][0], h0[v]), s_w[r][1], h1[v]);
+            out.v[v] = store<T>(val);
+          } else {
+            out.v[v] = wx[v][0] == A(0) || s_w[r][0] == A(0) ? T{} : h0[v];
+          }
+        }
+        *reinterpret_cast<Vec<T, V>*>(d + r * g.row) = out;
+      }
+    }
+  }
+}
+
 // ---- host ------------------------------------------------------------------------------
 
 /// The CPU's plan (ops/resize.h) from the constant scales / sizes / roi inputs.
@@ -762,6 +939,149 @@ class ResizeKernel final : public Kernel {
   Decoder dec_[2];  ///< output decoding in element units and in vec_-byte units
 };
 
+/// Calls f(std::integral_constant<int, V>{}) for V in {1, 2, 4, 8}.
+template <typename F>
+Status dispatch_vec(int v, F&& f) {
+  switch (v) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    default: break;
+  }
+  return Status(ErrorCode::kInternal, "no resize_hw_kernel for " + std::to_string(v) + " units");
+}
+
+/// Resize through resize_hw_kernel (see there). `vec` units of `unit` bytes per thread; a
+/// buffer not aligned to that at enqueue (never with the planner's 256-byte aligned
+/// buffers) falls back to one element per thread.
+class ResizeHwKernel final : public Kernel {
+ public:
+  /// `unit`: bytes per unit (the dtype size, or 16 for nearest over 16-byte channel runs);
+  /// `wide`: the geometry in those units with vec per thread; `scalar`: in elements, one
+  /// per thread.
+  ResizeHwKernel(ResizeArgs p, DataType dt, size_t unit, int vec, HwGeom wide, HwGeom scalar,
+                 std::string layouts)
+      : p_(p), dt_(dt), es_(dtype_size(dt)), unit_(unit), vec_(vec), wide_(wide),
+        scalar_(scalar), layouts_(std::move(layouts)) {}
+
+  std::string tactic() const override {
+    return std::string(linear() ? "kiln:resize_linear2d_" : "kiln:resize_nearest2d_") + layouts_ +
+           "_v" + std::to_string(vec_) + (linear() ? "" : "x" + std::to_string(unit_ * 8));
+  }
+
+  Status enqueue(const LaunchArgs& a) override {
+    const size_t bytes = static_cast<size_t>(vec_) * unit_;
+    const bool wide = bytes > es_ && (dm::address_bits(a.inputs[0]) |
+                                      dm::address_bits(a.outputs[0])) % bytes == 0;
+    HwGeom g = wide ? wide_ : scalar_;
+    const int vec = wide ? vec_ : 1;
+    const size_t unit = wide ? unit_ : es_;
+    // Blocks span one row (up to kBlock items) and as many runs of rows as fit. Longer runs
+    // reuse more source rows; shorter ones give more threads: runs shrink from kMaxRun to
+    // 4 rows until about kTargetThreads threads cover the output, and images are split
+    // over grid z evenly to reach it.
+    constexpr int64_t kTargetThreads = int64_t{1} << 18;
+    int tx = 32;
+    while (tx < kBlock && tx < g.row_v) tx *= 2;
+    const int ty = kBlock / tx;
+    const int64_t bx = (g.row_v + tx - 1) / tx;
+    auto row_blocks = [&](int run) {
+      return std::min<int64_t>((g.out_h + int64_t{ty} * run - 1) / (int64_t{ty} * run), 65535);
+    };
+    g.run = kMaxRun;
+    while (g.run > 4 && bx * row_blocks(g.run) * kBlock * g.images < kTargetThreads) g.run /= 2;
+    const int64_t by = row_blocks(g.run);
+    const int64_t want_z =
+        std::clamp<int64_t>((kTargetThreads + bx * by * kBlock - 1) / (bx * by * kBlock), 1,
+                            std::min<int64_t>(g.images, 65535));
+    const int64_t per_z = (g.images + want_z - 1) / want_z;
+    const int64_t bz = (g.images + per_z - 1) / per_z;
+    const dim3 grid(static_cast<unsigned>(bx), static_cast<unsigned>(by),
+                    static_cast<unsigned>(bz));
+    const dim3 block(static_cast<unsigned>(tx), static_cast<unsigned>(ty));
+    auto launch = [&](auto tag, auto vtag, auto lin) -> Status {
+      using T = decltype(tag);
+      constexpr int V = decltype(vtag)::value;
+      if constexpr (sizeof(T) * V > 16) {
+        return Status(ErrorCode::kInternal, "resize_hw_kernel vector wider than 16 bytes");
+      } else {
+        resize_hw_kernel<T, V, decltype(lin)::value><<<grid, block, 0, a.stream>>>(
+            static_cast<const T*>(a.inputs[0]), static_cast<T*>(a.outputs[0]), p_, g);
+        KILN_CUDA_CHECK_LAUNCH("resize_hw_kernel");
+        return Status::ok();
+      }
+    };
+    if (linear())
+      return dispatch_launch<KILN_FLOAT_TYPES>(dt_, [&](auto tag) -> Status {
+        return dispatch_vec(vec, [&](auto v) { return launch(tag, v, std::true_type{}); });
+      });
+    return dm::dispatch_unit(unit, [&](auto u) -> Status {
+      return dispatch_vec(vec, [&](auto v) { return launch(u, v, std::false_type{}); });
+    });
+  }
+
+ private:
+  bool linear() const { return p_.mode == kLinear; }
+
+  ResizeArgs p_;
+  DataType dt_;
+  size_t es_, unit_;
+  int vec_;
+  HwGeom wide_, scalar_;
+  std::string layouts_;
+};
+
+/// The 4-D fast path for a plan when it applies, else null: rank 4, exactly H and W
+/// resized, linear (float dtypes) or nearest (any dtype), no antialias, not
+/// tf_crop_and_resize (nothing is extrapolated), both tensors non-empty and < 2^31 elements.
+std::unique_ptr<Kernel> make_resize_hw(const KernelConfig& cfg, const ResizeArgs& a,
+                                       const std::vector<int>& slot_of) {
+  const Operand& in = cfg.in(0);
+  const Operand& out = cfg.out(0);
+  const DataType dt = in.dtype;
+  const bool float_type = dt == DataType::kF32 || dt == DataType::kF16 ||
+                          dt == DataType::kBF16 || dt == DataType::kF64;
+  if (in.rank() != 4 || out.rank() != 4 || a.n_axes != 2 || slot_of[2] != 0 || slot_of[3] != 1 ||
+      a.antialias || a.coord == kTfCropAndResize || in.numel() == 0 || out.numel() == 0 ||
+      in.numel() >= dm::kFastIndexLimit || out.numel() >= dm::kFastIndexLimit)
+    return nullptr;
+  if (!(a.mode == kNearest || (a.mode == kLinear && float_type))) return nullptr;
+  const bool in_nhwc = in.layout == Layout::kNhwc, out_nhwc = out.layout == Layout::kNhwc;
+  const int64_t N = in.dims[0], C = in.dims[1], IH = in.dims[2], IW = in.dims[3];
+  const int64_t OH = out.dims[2], OW = out.dims[3];
+  const size_t es = dtype_size(dt);
+  // Geometry with `unit`-byte units and `vec` units per thread.
+  auto geometry = [&](size_t unit, int vec) {
+    const int64_t cu = static_cast<int64_t>(static_cast<size_t>(C) * es / unit);  // C in units
+    HwGeom g;
+    g.out_h = static_cast<int32_t>(OH);
+    g.row = static_cast<int32_t>(out_nhwc ? OW * cu : OW);
+    g.row_v = g.row / vec;
+    g.images = static_cast<int32_t>(out_nhwc ? N : N * C);
+    g.inner = FastDiv(static_cast<uint32_t>(out_nhwc ? cu : 1));
+    g.image_c = FastDiv(static_cast<uint32_t>(out_nhwc ? 1 : C));
+    g.in_c = static_cast<int32_t>(in_nhwc ? 1 : IH * IW);
+    g.in_w = static_cast<int32_t>(in_nhwc ? cu : 1);
+    g.in_h = static_cast<int32_t>(in_nhwc ? IW * cu : IW);
+    g.in_n = static_cast<int32_t>(IH * IW * cu);
+    return g;
+  };
+  // Nearest on NHWC data moves whole 16-byte channel runs when C allows; otherwise up to 8
+  // units (16 bytes) per thread, as many as divide a row.
+  size_t unit = es;
+  if (a.mode == kNearest && in_nhwc && out_nhwc && (static_cast<size_t>(C) * es) % 16 == 0)
+    unit = 16;
+  const int64_t row = geometry(unit, 1).row;
+  int vec = 1;
+  if (unit < 16)
+    while (vec < 8 && static_cast<size_t>(vec) * 2 * unit <= 16 && row % (vec * 2) == 0) vec *= 2;
+  const std::string layouts = in_nhwc == out_nhwc ? (in_nhwc ? "nhwc" : "nchw")
+                                                  : (in_nhwc ? "nhwc_to_nchw" : "nchw_to_nhwc");
+  return std::make_unique<ResizeHwKernel>(a, dt, unit, vec, geometry(unit, vec),
+                                          geometry(es, 1), layouts);
+}
+
 Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
   const Operand& in = cfg.in(0);
   const Operand& out = cfg.out(0);
@@ -825,6 +1145,7 @@ Result<std::unique_ptr<Kernel>> create_resize(const KernelConfig& cfg) {
     a.in_stride[0] = 1;
     a.slot[0] = -1;
   }
+  if (std::unique_ptr<Kernel> fast = make_resize_hw(cfg, a, slot_of)) return std::move(fast);
   // Nearest copies units; widen them when the innermost axis is untouched and contiguous.
   const size_t es = dtype_size(dt);
   size_t vec = es;

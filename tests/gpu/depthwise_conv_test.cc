@@ -1,0 +1,466 @@
+// The depthwise convolution kernel (src/cuda/depthwise_conv.h) on channels-last tensors
+// against the CPU reference of Conv / kiln.FusedConv. One-node models are row-major, so
+// the factory is called directly with kNhwc operands on device buffers: X (and a
+// channels-last residual) are transposed to NHWC, W [C, 1, kh, kw] is passed as it is (with
+// one input channel per group its KRSC bytes are the KCRS bytes), Y is poisoned with NaNs
+// before the launch and transposed back. Covered: f32, f16, bf16; channel counts for every
+// vector width (16-byte, 8-byte, 4-byte, scalar); 3x3 / 5x5 (specialised) and other
+// windows; strides, dilations, asymmetric pads, auto_pad; bias, residual (NHWC and
+// row-major) and every activation; device pointers at odd offsets.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "cuda/depthwise_conv.h"
+#include "gpu_test_util.h"
+
+namespace kiln {
+namespace {
+
+using namespace gputest;
+using Attrs = std::map<std::string, ir::Attribute>;
+using Dims = std::vector<int64_t>;
+constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16;
+
+/// One depthwise convolution. X is [N, C, H, W]; W is [C, 1, kh, kw].
+struct DwCase {
+  std::string label;
+  DataType dt = kF32;
+  Dims x;
+  int64_t kh = 3, kw = 3;
+  Attrs attrs;  ///< window attributes (group is added)
+  bool bias = true;
+  bool fused = false;       ///< kiln.FusedConv instead of Conv
+  std::string activation;   ///< FusedConv's activation ("" = none)
+  Attrs act_attrs;          ///< alpha / clip_min / clip_max
+  enum Residual { kNone, kNhwc, kRowMajor } residual = kNone;
+  int misalign = 0;  ///< elements by which the X, Y and Z device pointers are offset
+};
+
+Dims nhwc_order(const Dims& d) { return {d[0], d[2], d[3], d[1]}; }
+
+/// 4-D transpose between NCHW and NHWC memory orders of logical dims `d`.
+HostTensor transpose4(const HostTensor& t, const Dims& d, bool to_nhwc) {
+  HostTensor r(t.dtype(), to_nhwc ? nhwc_order(d) : d);
+  const size_t es = dtype_size(t.dtype());
+  for (int64_t a = 0; a < d[0]; ++a)
+    for (int64_t c = 0; c < d[1]; ++c)
+      for (int64_t y = 0; y < d[2]; ++y)
+        for (int64_t x = 0; x < d[3]; ++x) {
+          const int64_t nchw = ((a * d[1] + c) * d[2] + y) * d[3] + x;
+          const int64_t nhwc = ((a * d[2] + y) * d[3] + x) * d[1] + c;
+          std::memcpy(static_cast<char*>(r.raw()) + (to_nhwc ? nhwc : nchw) * es,
+                      static_cast<const char*>(t.raw()) + (to_nhwc ? nchw : nhwc) * es, es);
+        }
+  return r;
+}
+
+HostTensor random_host(DataType dt, const Dims& dims, std::mt19937_64& rng, double lo,
+                       double hi) {
+  HostTensor t(dt, dims);
+  std::uniform_real_distribution<double> u(lo, hi);
+  for (int64_t k = 0; k < t.numel(); ++k) t.set_f64(k, u(rng));
+  return t;
+}
+
+/// The case's node: Conv or FusedConv with its attributes.
+ir::Node* add_node(ir::Graph& g, const DwCase& c, std::vector<ir::Value*> ins, ir::Value* out) {
+  ir::Node* n = c.fused ? g.add_node(ops::kFusedConvOp, "node", std::move(ins), {out},
+                                     ops::kFusedConvDomain, ops::kFusedConvVersion)
+                        : g.add_node("Conv", "node", std::move(ins), {out}, "", 17);
+  n->attrs = c.attrs;
+  n->attrs["group"] = i(c.x[1]);
+  if (c.fused) {
+    n->attrs["activation"] = s(c.activation);
+    for (const auto& [k, a] : c.act_attrs) n->attrs[k] = a;
+  }
+  return n;
+}
+
+/// Inputs of a case in logical (NCHW) order: X, W, B (undefined when absent), Z.
+struct CaseData {
+  HostTensor x, w, b, z;
+};
+
+CaseData make_data(const DwCase& c, const Dims& y_dims) {
+  std::mt19937_64 rng(4321);
+  CaseData d;
+  d.x = random_host(c.dt, c.x, rng, -1, 1);
+  d.w = random_host(c.dt, {c.x[1], 1, c.kh, c.kw}, rng, -0.5, 0.5);
+  if (c.bias) d.b = random_host(c.dt, {c.x[1]}, rng, -1, 1);
+  if (c.residual != DwCase::kNone) d.z = random_host(c.dt, y_dims, rng, -1, 1);
+  return d;
+}
+
+/// Output dims from Conv's shape inference: a CPU run of the node without a residual.
+Result<Dims> output_dims(const DwCase& c) {
+  DwCase probe = c;
+  probe.residual = DwCase::kNone;
+  probe.fused = false;
+  auto g = std::make_unique<ir::Graph>();
+  g->opset_imports[""] = 17;
+  std::mt19937_64 rng(1);
+  HostTensor x = random_host(c.dt, c.x, rng, -1, 1);
+  ir::Value* vx = g->add_value("x", c.dt, Shape::from(c.x));
+  g->inputs.push_back(vx);
+  ir::Value* vw = g->add_constant("w", HostTensor(c.dt, {c.x[1], 1, c.kh, c.kw}));
+  ir::Value* vy = g->add_value("y");
+  g->outputs.push_back(vy);
+  add_node(*g, probe, {vx, vw}, vy);
+  std::vector<HostTensor> inputs{x};
+  BuilderConfig cfg;
+  cfg.opt_level = 0;
+  KILN_ASSIGN_OR_RETURN(EngineRun r, build_and_run(std::move(g), inputs, cfg));
+  return r.outputs.at(0).dims();
+}
+
+/// The CPU reference (NCHW): X and Z runtime inputs, W and B initializers.
+Result<HostTensor> run_cpu(const DwCase& c, const CaseData& d) {
+  auto g = std::make_unique<ir::Graph>();
+  g->opset_imports[""] = 17;
+  if (c.fused) g->opset_imports[ops::kFusedConvDomain] = ops::kFusedConvVersion;
+  std::vector<HostTensor> inputs{d.x};
+  ir::Value* vx = g->add_value("x", c.dt, Shape::from(c.x));
+  g->inputs.push_back(vx);
+  std::vector<ir::Value*> ins{vx, g->add_constant("w", d.w)};
+  ins.push_back(c.bias ? g->add_constant("b", d.b) : nullptr);
+  if (d.z.defined()) {
+    ir::Value* vz = g->add_value("z", c.dt, Shape::from(d.z.dims()));
+    g->inputs.push_back(vz);
+    inputs.push_back(d.z);
+    ins.push_back(vz);
+  }
+  if (!c.fused) ins.resize(c.bias ? 3 : 2);
+  ir::Value* vy = g->add_value("y");
+  g->outputs.push_back(vy);
+  add_node(*g, c, ins, vy);
+  BuilderConfig cfg;
+  cfg.opt_level = 0;
+  KILN_ASSIGN_OR_RETURN(EngineRun r, build_and_run(std::move(g), inputs, cfg));
+  return std::move(r.outputs.at(0));
+}
+
+/// The node's KernelConfig operands: channels-last X, Y (and Z when so chosen).
+struct Config {
+  ir::Graph graph;
+  ir::Node* node = nullptr;
+  std::vector<cuda::Operand> ins;
+  cuda::Operand out;
+  cuda::Resources res;
+};
+
+void make_config(Config& k, const DwCase& c, const CaseData& d, const Dims& y_dims) {
+  std::vector<ir::Value*> vin;
+  auto operand = [&](const char* name, const HostTensor& t, cuda::Layout layout,
+                     bool constant) {
+    vin.push_back(k.graph.add_value(name, t.dtype(), Shape::from(t.dims())));
+    k.ins.push_back({.dtype = t.dtype(), .dims = t.dims(), .layout = layout,
+                     .value = constant ? &t : nullptr});
+  };
+  operand("x", d.x, cuda::Layout::kNhwc, false);
+  operand("w", d.w, cuda::Layout::kNhwc, true);  // KRSC, as the layout pass stores it
+  if (c.bias) {
+    operand("b", d.b, cuda::Layout::kRowMajor, true);
+  } else if (c.fused) {
+    vin.push_back(nullptr);
+    k.ins.push_back({});
+  }
+  if (c.residual != DwCase::kNone)
+    operand("z", d.z,
+            c.residual == DwCase::kNhwc ? cuda::Layout::kNhwc : cuda::Layout::kRowMajor,
+            false);
+  k.out = {.dtype = c.dt, .dims = y_dims, .layout = cuda::Layout::kNhwc};
+  ir::Value* vy = k.graph.add_value("y", c.dt, Shape::from(y_dims));
+  k.node = add_node(k.graph, c, vin, vy);
+}
+
+/// Runs the depthwise kernel; returns Y in logical NCHW order (undefined after a failure)
+/// and the tactic.
+HostTensor run_gpu(const DwCase& c, const CaseData& d, const Dims& y_dims, std::string& tactic) {
+  Config k;
+  make_config(k, c, d, y_dims);
+  EXPECT_EQ(cudaDeviceGetAttribute(&k.res.sm_count, cudaDevAttrMultiProcessorCount, 0),
+            cudaSuccess);
+  const cuda::KernelConfig cfg{*k.node, k.ins, {k.out}, k.res, {}};
+  auto kernel = cuda::create_depthwise_conv(cfg);
+  EXPECT_TRUE(kernel.is_ok()) << kernel.status().to_string();
+  if (!kernel.is_ok()) return {};
+  tactic = (*kernel)->tactic();
+  EXPECT_EQ((*kernel)->workspace_bytes(), 0u);
+
+  // Device copies in the kernel's memory order, `misalign` elements into each buffer.
+  const size_t off = c.misalign * dtype_size(c.dt);
+  std::vector<HostTensor> mem{transpose4(d.x, c.x, true), d.w};
+  if (c.bias) mem.push_back(d.b);
+  if (d.z.defined())
+    mem.push_back(c.residual == DwCase::kNhwc ? transpose4(d.z, y_dims, true) : d.z);
+  std::vector<void*> alloc, dev_in;
+  for (size_t a = 0; a < mem.size(); ++a) {
+    void* p = nullptr;
+    EXPECT_EQ(cudaMalloc(&p, mem[a].bytes() + off + 16), cudaSuccess);
+    alloc.push_back(p);
+    char* base = static_cast<char*>(p) + off;
+    EXPECT_EQ(cudaMemcpy(base, mem[a].raw(), mem[a].bytes(), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    dev_in.push_back(base);
+  }
+  // Input slots as the node has them: X, W, B (null when omitted), Z.
+  std::vector<const void*> slots{dev_in[0], dev_in[1]};
+  size_t next = 2;
+  slots.push_back(c.bias ? dev_in[next++] : nullptr);
+  if (d.z.defined()) slots.push_back(dev_in[next++]);
+  HostTensor y(c.dt, nhwc_order(y_dims));
+  void* y_alloc = nullptr;
+  EXPECT_EQ(cudaMalloc(&y_alloc, y.bytes() + off + 16), cudaSuccess);
+  EXPECT_EQ(cudaMemset(y_alloc, 0xff, y.bytes() + off + 16), cudaSuccess);  // NaN poison
+  void* y_dev = static_cast<char*>(y_alloc) + off;
+  void* outs[] = {y_dev};
+  const cuda::LaunchArgs args{slots.data(), outs, nullptr, nullptr, k.res};
+  const Status st = (*kernel)->enqueue(args);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(y.raw(), y_dev, y.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+  for (void* p : alloc) cudaFree(p);
+  cudaFree(y_alloc);
+  if (!st.is_ok()) return {};
+  return transpose4(y, y_dims, false);
+}
+
+void expect_case(const DwCase& c, const std::string& tactic_prefix = {}) {
+  const std::string what = c.label + " " + dtype_name(c.dt) + " x" + dims_to_string(c.x) +
+                           " w" + std::to_string(c.kh) + "x" + std::to_string(c.kw);
+  SCOPED_TRACE(what);
+  auto y_dims = output_dims(c);
+  ASSERT_TRUE(y_dims.is_ok()) << y_dims.status().to_string();
+  const CaseData d = make_data(c, *y_dims);
+  auto ref = run_cpu(c, d);
+  ASSERT_TRUE(ref.is_ok()) << ref.status().to_string();
+  std::string tactic;
+  const HostTensor got = run_gpu(c, d, *y_dims, tactic);
+  if (!got.defined()) return;
+  if (!tactic_prefix.empty()) EXPECT_EQ(tactic.rfind(tactic_prefix, 0), 0u) << tactic;
+  auto [atol, rtol] = default_tolerance(c.dt);
+  // f32: summation order alone differs from the CPU GEMM, ~sqrt(taps) roundings.
+  if (c.dt == kF32) atol = std::max(1e-5, 2e-6 * std::sqrt(static_cast<double>(c.kh * c.kw)));
+  EXPECT_EQ(compare_tensors(*ref, got, atol, rtol), "") << "tactic " << tactic;
+}
+
+/// A window: kernel size and attributes.
+struct Window {
+  const char* label;
+  int64_t kh, kw;
+  Attrs attrs;
+};
+
+TEST(CudaDepthwiseConv, ChannelsWindowsAndStrides) {
+  KILN_REQUIRE_GPU();
+  const Window windows[] = {
+      {"3x3 p1", 3, 3, {{"pads", ints({1, 1, 1, 1})}}},
+      {"5x5 p2", 5, 5, {{"pads", ints({2, 2, 2, 2})}}},
+      {"1x7 p(0,3)", 1, 7, {{"pads", ints({0, 3, 0, 3})}}},
+  };
+  // C = 8/16/24: 16-byte vectors for 16-bit types (f32: 4 floats); 12: 8-byte; 6: 4-byte
+  // for 16-bit; 3: scalar.
+  const int64_t channels[] = {8, 16, 24, 12, 6, 3};
+  const Dims spatial[] = {{7, 7}, {33, 17}, {64, 64}};
+  for (DataType dt : {kF32, kF16, kBF16})
+    for (int64_t ch : channels)
+      for (const Dims& sp : spatial)
+        for (const Window& w : windows)
+          for (int64_t stride : {1, 2}) {
+            DwCase c{.label = std::string(w.label) + " s" + std::to_string(stride),
+                     .dt = dt,
+                     .x = {1, ch, sp[0], sp[1]},
+                     .kh = w.kh,
+                     .kw = w.kw,
+                     .attrs = w.attrs};
+            c.attrs["strides"] = ints({stride, stride});
+            expect_case(c);
+          }
+}
+
+TEST(CudaDepthwiseConv, WideChannelsAndBatches) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : {kF32, kF16, kBF16})
+    for (const Dims& x : {Dims{1, 960, 7, 7}, Dims{1, 960, 33, 17}, Dims{2, 72, 20, 21},
+                          Dims{3, 40, 9, 30}})
+      for (int64_t k : {3, 5})
+        for (int64_t stride : {1, 2}) {
+          DwCase c{.label = "s" + std::to_string(stride), .dt = dt, .x = x, .kh = k, .kw = k};
+          c.attrs = {{"pads", ints({k / 2, k / 2, k / 2, k / 2})},
+                     {"strides", ints({stride, stride})}};
+          expect_case(c);
+        }
+}
+
+TEST(CudaDepthwiseConv, DilationsPadsAndAutoPad) {
+  KILN_REQUIRE_GPU();
+  const Window windows[] = {
+      {"3x3 d2 p2", 3, 3, {{"dilations", ints({2, 2})}, {"pads", ints({2, 2, 2, 2})}}},
+      {"5x5 d2 p4", 5, 5, {{"dilations", ints({2, 2})}, {"pads", ints({4, 4, 4, 4})}}},
+      {"3x3 d(2,1) p(2,1)", 3, 3, {{"dilations", ints({2, 1})}, {"pads", ints({2, 1, 2, 1})}}},
+      {"3x3 d(1,3)", 3, 3, {{"dilations", ints({1, 3})}}},
+      {"3x3 asym p(0,1,2,0)", 3, 3, {{"pads", ints({0, 1, 2, 0})}}},
+      {"5x5 asym p(2,0,1,3)", 5, 5, {{"pads", ints({2, 0, 1, 3})}}},
+      {"3x3 no pads", 3, 3, {}},
+      {"3x3 SAME_UPPER", 3, 3, {{"auto_pad", s("SAME_UPPER")}}},
+      {"5x5 SAME_LOWER", 5, 5, {{"auto_pad", s("SAME_LOWER")}}},
+      {"5x5 VALID", 5, 5, {{"auto_pad", s("VALID")}}},
+      {"4x4 SAME_UPPER", 4, 4, {{"auto_pad", s("SAME_UPPER")}}},
+      {"7x7 p3", 7, 7, {{"pads", ints({3, 3, 3, 3})}}},
+      {"1x1", 1, 1, {}},
+      {"2x3 p(1,0,0,2)", 2, 3, {{"pads", ints({1, 0, 0, 2})}}},
+  };
+  for (DataType dt : {kF32, kF16, kBF16})
+    for (int64_t ch : {16, 24, 3})
+      for (const Window& w : windows)
+        for (const Dims& strides : {Dims{1, 1}, Dims{2, 2}, Dims{2, 1}, Dims{1, 3}}) {
+          DwCase c{.label = std::string(w.label) + " strides" + dims_to_string(strides),
+                   .dt = dt,
+                   .x = {2, ch, 33, 17},
+                   .kh = w.kh,
+                   .kw = w.kw,
+                   .attrs = w.attrs};
+          c.attrs["strides"] = ints(strides);
+          expect_case(c);
+        }
+}
+
+/// An activation of FusedConv and its attributes.
+struct Activation {
+  const char* name;
+  Attrs attrs;
+};
+
+TEST(CudaDepthwiseConv, FusedEpilogue) {
+  KILN_REQUIRE_GPU();
+  const Activation acts[] = {
+      {"", {}},
+      {"Relu", {}},
+      {"LeakyRelu", {{"alpha", f(0.2f)}}},
+      {"Clip", {{"clip_min", f(-0.5f)}, {"clip_max", f(0.75f)}}},
+      {"Clip", {{"clip_min", f(0.0f)}, {"clip_max", f(6.0f)}}},  // Relu6
+      {"Sigmoid", {}},
+      {"HardSwish", {}},
+      {"SiLU", {}},
+  };
+  for (DataType dt : {kF32, kF16, kBF16})
+    for (int64_t ch : {16, 24, 3})
+      for (const Activation& a : acts)
+        for (auto residual : {DwCase::kNone, DwCase::kNhwc, DwCase::kRowMajor})
+          for (bool bias : {true, false})
+            for (int64_t k : {3, 5}) {
+              DwCase c{.label = std::string("FusedConv ") + a.name + " residual " +
+                                std::to_string(residual) + (bias ? " bias" : ""),
+                       .dt = dt,
+                       .x = {2, ch, 13, 17},
+                       .kh = k,
+                       .kw = k,
+                       .attrs = {{"pads", ints({k / 2, k / 2, k / 2, k / 2})}},
+                       .bias = bias,
+                       .fused = true,
+                       .activation = a.name,
+                       .act_attrs = a.attrs,
+                       .residual = residual};
+              expect_case(c);
+            }
+}
+
+TEST(CudaDepthwiseConv, OddPointerOffsetsNarrowTheVector) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : {kF32, kF16})
+    for (int misalign : {1, 2, 4})
+      for (auto residual : {DwCase::kNone, DwCase::kNhwc}) {
+        DwCase c{.label = "offset " + std::to_string(misalign),
+                 .dt = dt,
+                 .x = {1, 16, 19, 23},
+                 .attrs = {{"pads", ints({1, 1, 1, 1})}},
+                 .fused = true,
+                 .activation = "HardSwish",
+                 .residual = residual,
+                 .misalign = misalign};
+        expect_case(c);
+      }
+}
+
+TEST(CudaDepthwiseConv, TacticNames) {
+  KILN_REQUIRE_GPU();
+  DwCase c{.label = "tactic", .dt = kF16, .x = {1, 16, 12, 12},
+           .attrs = {{"pads", ints({1, 1, 1, 1})}}};
+  expect_case(c, "kiln:dwconv_nhwc_3x3_f16_v8");
+  c.attrs["strides"] = ints({2, 2});
+  expect_case(c, "kiln:dwconv_nhwc_3x3_s2_f16_v8");
+  c.dt = kF32;
+  c.kh = 1;
+  c.kw = 7;
+  c.attrs = {};
+  expect_case(c, "kiln:dwconv_nhwc_1x7_generic_f32_v4");
+  c.dt = kBF16;
+  c.x = {1, 6, 12, 12};
+  c.kh = c.kw = 5;
+  expect_case(c, "kiln:dwconv_nhwc_5x5_bf16_v2");
+}
+
+// ---- what the factory refuses (no device needed) --------------------------------------
+
+/// The factory's answer for `c` with its operands possibly changed by `edit`.
+template <typename Edit>
+Status create_status(const DwCase& c, const Dims& y_dims, Edit edit) {
+  const CaseData d = make_data(c, y_dims);
+  Config k;
+  make_config(k, c, d, y_dims);
+  edit(k);
+  const cuda::KernelConfig cfg{*k.node, k.ins, {k.out}, k.res, {}};
+  return cuda::create_depthwise_conv(cfg).status();
+}
+
+TEST(CudaDepthwiseConv, RefusesWhatItDoesNotRun) {
+  const DwCase c{.label = "refuse", .dt = kF16, .x = {1, 8, 6, 6},
+                 .attrs = {{"pads", ints({1, 1, 1, 1})}}};
+  const Dims y{1, 8, 6, 6};
+  EXPECT_TRUE(create_status(c, y, [](Config&) {}).is_ok());
+  auto refused = [&](const char* what, auto edit) {
+    const Status st = create_status(c, y, edit);
+    EXPECT_EQ(st.code(), ErrorCode::kNoGpuKernel) << what << ": " << st.to_string();
+  };
+  refused("row-major X", [](Config& k) { k.ins[0].layout = cuda::Layout::kRowMajor; });
+  refused("row-major Y", [](Config& k) { k.out.layout = cuda::Layout::kRowMajor; });
+  refused("group 1", [](Config& k) { k.node->attrs["group"] = i(1); });
+  refused("f64", [](Config& k) {
+    for (auto& o : k.ins) o.dtype = DataType::kF64;
+    k.out.dtype = DataType::kF64;
+  });
+  refused("mixed dtypes", [](Config& k) { k.ins[1].dtype = kF32; });
+  refused("channel multiplier 2", [](Config& k) {
+    k.ins[1].dims = {16, 1, 3, 3};
+    k.out.dims[1] = 16;
+  });
+  refused("3-D", [](Config& k) {
+    k.ins[0].dims = {1, 8, 6};
+    k.ins[1].dims = {8, 1, 3};
+    k.out.dims = {1, 8, 6};
+  });
+  refused("bias shape", [](Config& k) { k.ins[2].dims = {4}; });
+  refused("another op", [](Config& k) { k.node->op_type = "MaxPool"; });
+}
+
+TEST(CudaDepthwiseConv, EmptyOutputLaunchesNothing) {
+  const DwCase c{.label = "empty", .dt = kF16, .x = {0, 8, 6, 6},
+                 .attrs = {{"pads", ints({1, 1, 1, 1})}}};
+  const CaseData d = make_data(c, {0, 8, 6, 6});
+  Config k;
+  make_config(k, c, d, {0, 8, 6, 6});
+  const cuda::KernelConfig cfg{*k.node, k.ins, {k.out}, k.res, {}};
+  auto kernel = cuda::create_depthwise_conv(cfg);
+  ASSERT_TRUE(kernel.is_ok()) << kernel.status().to_string();
+  const void* ins[] = {nullptr, nullptr, nullptr};
+  void* outs[] = {nullptr};
+  const cuda::LaunchArgs args{ins, outs, nullptr, nullptr, k.res};
+  EXPECT_TRUE((*kernel)->enqueue(args).is_ok());
+}
+
+}  // namespace
+}  // namespace kiln
