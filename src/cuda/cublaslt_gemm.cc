@@ -848,8 +848,11 @@ Result<std::vector<std::unique_ptr<Kernel>>> lt_candidates(const KernelConfig& c
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> first, create(cfg));
   const auto* lt = dynamic_cast<const LtGemmKernel*>(first.get());
   if (!lt || first->tactic_params().empty()) return out;
+  // The heuristic's first algorithm is `first` itself: rebuild only the others.
   const std::vector<std::string> alternatives = lt->alternatives();
-  for (const std::string& params : alternatives) {
+  out.push_back(std::move(first));
+  for (size_t i = 1; i < alternatives.size(); ++i) {
+    const std::string& params = alternatives[i];
     KernelConfig c = cfg;
     c.tactic = &params;
     auto k = create(c);

@@ -386,7 +386,6 @@ Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool 
     KILN_FE_TRY(g.build_plan_at_index(replay->index));
     KILN_FE_TRY(g.get_workspace_size_plan_at_index(replay->index, b.workspace));
     b.plan = name;
-    b.built.push_back(replay->index);
   } else {
     KILN_FE_TRY(g.build_plans(fe::BuildPlanPolicy_t::HEURISTICS_CHOICE));
     KILN_FE_TRY(g.get_workspace_size(b.workspace));
