@@ -1,6 +1,9 @@
 // Builder::build_serialized_network: fixes input shapes, infers shapes and types, runs the
 // pass pipeline, verifies, and writes the plan.
+#include <algorithm>
 #include <chrono>
+#include <set>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -43,6 +46,16 @@ Status apply_input_shapes(ir::Graph& g, const BuilderConfig& cfg) {
   return Status::ok();
 }
 
+/// Nodes that launch work at run time: all but constants and view ops (whose output
+/// aliases their input). Without fusion, each launches (at least) one kernel.
+int launching_nodes(const ir::Graph& g) {
+  static const std::set<std::string> free = {"Constant", "Identity", "Reshape", "Flatten",
+                                             "Squeeze",  "Unsqueeze", "Dropout"};
+  int k = 0;
+  for (const auto& n : g.nodes()) k += !(n->domain.empty() && free.count(n->op_type));
+  return k;
+}
+
 }  // namespace
 
 Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition& network, const BuilderConfig& cfg) {
@@ -73,7 +86,15 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
       logger_.log(LogLevel::kInfo, "input '" + v->name + "' has dynamic shape " + v->shape.to_string() +
                                        "; shapes are resolved at run time");
   phase("infer");
-  KILN_RETURN_IF_ERROR(passes::run_passes(g, cfg, logger_));
+  // Level-1 passes (dead nodes, constant folding, folding BatchNorm and Add/Mul into
+  // convolutions) first: what is left is the graph an unfused runtime would launch, node
+  // by node. Then the fusions (level 2) on top.
+  BuilderConfig unfused = cfg;
+  unfused.opt_level = std::min(cfg.opt_level, 1);
+  KILN_RETURN_IF_ERROR(passes::run_passes(g, unfused, logger_));
+  const int before_fusion = launching_nodes(g);
+  if (cfg.opt_level > unfused.opt_level) KILN_RETURN_IF_ERROR(passes::run_passes(g, cfg, logger_));
+  int after_fusion = launching_nodes(g);
   phase("passes");
   KILN_RETURN_IF_ERROR(ir::verify_graph(g));
   plan::PlanInfo info;
@@ -86,6 +107,7 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
     KILN_RETURN_IF_ERROR(ir::verify_graph(g));
     bi["gpu_kernels"] = ls.gpu_kernels;
     bi["host_nodes"] = ls.host_nodes;
+    after_fusion = ls.gpu_kernels + ls.host_nodes;
     bi["autotune"] = {{"enabled", cfg.autotune},
                       {"layers_timed", ls.tuned},
                       {"layers_from_cache", ls.from_cache},
@@ -96,6 +118,9 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
 #else
   nlohmann::json bi;
 #endif
+  bi["kernels_per_inference"] = {{"before_fusion", before_fusion}, {"after_fusion", after_fusion}};
+  logger_.log(LogLevel::kInfo, "kernels per inference: " + std::to_string(before_fusion) + " before fusion, " +
+                                   std::to_string(after_fusion) + " after");
   bi["opt_level"] = cfg.opt_level;
   bi["disabled_passes"] = cfg.disabled_passes;
   bi["precision"] = precision_name(cfg.precision);

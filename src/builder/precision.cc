@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "onnx/importer.h"
+#include "ops/fused_pointwise.h"
 #include "ops/registry.h"
 
 namespace kiln::builder {
@@ -17,7 +18,7 @@ const std::unordered_map<std::string, std::vector<int>>& low_precision_ops() {
   static const std::unordered_map<std::string, std::vector<int>> ops = [] {
     std::unordered_map<std::string, std::vector<int>> m;
     for (const char* op :
-         {"Conv", "ConvTranspose", "FusedConv", "MatMul", "Gemm", "FusedMatMul", "Add", "Sub", "Mul", "Div",
+         {"Conv", "ConvTranspose", "FusedConv", "FusedPointwise", "MatMul", "Gemm", "FusedMatMul", "Add", "Sub", "Mul", "Div",
           "Relu", "LeakyRelu", "PRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Elu", "Selu",
           "Celu", "Gelu", "Erf", "Softplus", "Softsign", "Mish", "Max", "Min", "Sum", "Mean", "Abs", "Neg",
           "Sqrt", "Reciprocal", "Floor", "Ceil", "Round", "Sign", "Softmax", "LogSoftmax",
@@ -34,6 +35,25 @@ const std::unordered_map<std::string, std::vector<int>>& low_precision_ops() {
     return m;
   }();
   return ops;
+}
+
+// A FusedPointwise node runs in 16 bits when every op it fused is listed (its kernel
+// computes in f32 whatever its I/O dtype, so 16-bit storage is then never less accurate than
+// the unfused 16-bit ops). One that fused an op that stays f32 (Exp, Log, Pow, Cast...)
+// keeps f32 I/O, as the unfused region around that op would have had.
+bool fused_pointwise_runs_low(const ir::Node& n,
+                              const std::unordered_map<std::string, std::vector<int>>& table) {
+  auto p = ops::read_pw_program(n, n.inputs.size());
+  if (!p.is_ok()) return false;
+  for (const ops::PwInstr& ins : p->code) {
+    const char* onnx = ops::pw_op_info(ins.op).onnx;
+    if (*onnx && !table.count(onnx)) return false;
+  }
+  return true;
+}
+
+bool is_fused_pointwise(const ir::Node& n) {
+  return n.domain == ops::kFusedPointwiseDomain && n.op_type == ops::kFusedPointwiseOp;
 }
 
 bool is_t_input(const std::vector<int>& slots, size_t k) {
@@ -56,6 +76,7 @@ Status lower_precision(ir::Graph& g, DataType to) {
   for (const auto& n : g.nodes()) {
     auto it = table.find(n->op_type);
     if (it == table.end() || !n->domain.empty() && n->domain != "kiln") continue;
+    if (is_fused_pointwise(*n) && !fused_pointwise_runs_low(*n, table)) continue;
     bool any_f32 = false, ok = true;
     for (size_t k = 0; k < n->inputs.size(); ++k) {
       const ir::Value* v = n->inputs[k];
@@ -95,6 +116,8 @@ Status lower_precision(ir::Graph& g, DataType to) {
       v->dtype = to;
       lowered.insert(v);
     }
+    if (is_fused_pointwise(*n))  // its output dtype is an attribute
+      n->attrs["to"] = ir::Attribute::from_int(onnx_import::to_onnx_dtype(to));
   }
 
   // 3. Fix every edge whose producer and consumer disagree.

@@ -201,7 +201,12 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
     int timed = 0;
     for (auto& k : cands) {
       const size_t ws = k->workspace_bytes();
+      const bool debug = o.logger && o.logger->enabled(LogLevel::kDebug);
+      auto note = [&](const std::string& what) {
+        if (debug) o.logger->log(LogLevel::kDebug, "  '" + n.name + "' candidate " + k->tactic() + ": " + what);
+      };
       if (ws > o.workspace_limit) {
+        note("skipped, workspace " + std::to_string(ws) + " bytes over the limit");
         ++stats.skipped;
         continue;
       }
@@ -213,9 +218,11 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
       if (!t.is_ok()) {
         if (is_sticky(t.status())) return t.status().at(n.loc());
         cudaGetLastError();  // clear a launch-configuration error of this candidate
+        note("skipped, " + t.status().message());
         ++stats.skipped;
         continue;
       }
+      note(std::to_string(*t) + " ms");
       ++timed;
       if (best_ms < 0 || *t < best_ms) {
         best_ms = *t;
@@ -228,6 +235,7 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
     n.tactic = e.tactic;
     n.tactic_params = e.params;
     n.tactic_ms = e.ms;
+    n.tactic_artifact = best->artifact();
     ++stats.tuned;
     tuned.insert(&n);
     if (progress) progress(w + 1, work.size(), n, e, false);

@@ -27,6 +27,8 @@ struct AutotuneOptions {
   bool enabled = true;
   /// Largest workspace a candidate may use, bytes.
   size_t workspace_limit = size_t{1} << 30;
+  /// Optional: every candidate's time (or why it was skipped) at LogLevel::kDebug (-vv).
+  Logger* logger = nullptr;
 };
 
 struct AutotuneStats {

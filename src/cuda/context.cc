@@ -3,6 +3,7 @@
 // per node, CUDA-graph capture of enqueue after the first run, host fallback nodes).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -19,6 +20,7 @@ namespace kiln::cuda {
 
 struct EngineState {
   const plan::LoadedPlan* plan = nullptr;  // owned by Engine::Impl, which outlives contexts
+  Logger* logger = nullptr;                // the runtime's, which outlives its engines
   int device = 0;
   void* weights = nullptr;                 // device copy of the plan bytes (weights in place)
   std::unordered_map<const ir::Value*, int> index;
@@ -177,6 +179,7 @@ Result<std::shared_ptr<EngineState>> load_engine(const plan::LoadedPlan& plan, L
                   "rebuild the plan on this GPU (kiln build --backend cuda)");
   auto e = std::make_shared<EngineState>();
   e->plan = &plan;
+  e->logger = &logger;
   e->device = device;
   KILN_CUDA_CHECK(cudaSetDevice(device));
   KILN_CUDA_CHECK(cudaMalloc(&e->weights, std::max<uint64_t>(plan.info.file_bytes, 256)));
@@ -229,8 +232,16 @@ Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState
   Precision p;
   p.allow_tf32 = info.allow_tf32;
   size_t ws = 0;
+  // Kernel creation dominates a context's start-up (cuDNN plans): timed per node for -vv.
+  using Clock = std::chrono::steady_clock;
+  const auto t_start = Clock::now();
+  size_t from_artifact = 0;
+  std::vector<std::pair<double, const ir::Node*>> slowest;
   for (const auto& n : g.nodes()) {
+    const auto t0 = Clock::now();
     KILN_ASSIGN_OR_RETURN(LoweredNode ln, lower_node(*n, c->h.res(), p, n->tactic == kTacticHost));
+    slowest.emplace_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count(), n.get());
+    if (!n->tactic_artifact.empty()) ++from_artifact;
     Step s;
     s.node = n.get();
     s.kind = ln.kind;
@@ -243,6 +254,18 @@ Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState
     c->steps.push_back(std::move(s));
   }
   if (ws) KILN_CUDA_CHECK(cudaMalloc(&c->workspace.p, ws));
+  if (e->logger && e->logger->enabled(LogLevel::kDebug)) {
+    const size_t top = std::min<size_t>(slowest.size(), 5);
+    std::partial_sort(slowest.begin(), slowest.begin() + static_cast<std::ptrdiff_t>(top), slowest.end(),
+                      [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::string msg = "execution context: " + std::to_string(c->steps.size()) + " nodes lowered in " +
+                      std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - t_start).count()) +
+                      " ms (" + std::to_string(from_artifact) + " with stored compiled code); slowest:";
+    for (size_t i = 0; i < top; ++i)
+      msg += " '" + slowest[i].second->name + "' (" + slowest[i].second->tactic + ") " +
+             std::to_string(slowest[i].first) + " ms;";
+    e->logger->log(LogLevel::kDebug, msg);
+  }
   return c;
 }
 

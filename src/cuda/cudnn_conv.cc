@@ -5,13 +5,20 @@
 // context's cuDNN handle. Without a recorded tactic: heuristics (modes A, then FALLBACK),
 // engines filtered by numerical notes, the first buildable plan kept with its workspace
 // size. For the autotuner (KernelEntry::candidates) the first kMaxCandidates buildable
-// plans of that list, fused and unfused, each a candidate whose tactic_params() are its
-// index and plan name (EngineChoice); a context rebuilds exactly that plan. ConvTranspose is
+// plans of that list plus up to kMaxModeBCandidates others from heuristics mode B, fused
+// and unfused, each a candidate whose tactic_params() are its list, index and plan name
+// (EngineChoice); a context rebuilds exactly that plan. ConvTranspose is
 // the data gradient of the convolution whose weights it takes as they are: ONNX's
 // [C_in, C_out/group, k...] is cuDNN's dgrad filter [K, C/group, k...] with K = C_in.
 // Grouped and depthwise convolutions are expressed by the tensor dims alone (cuDNN takes
 // the group count from X's channels over W's dim 1); 1-D convolutions become 2-D with a
 // unit height; 3-D ones are native.
+//
+// Loading without compiling: the chosen plan is serialized into the kiln plan
+// (Kernel::artifact: cuDNN's JSON of the execution plan, which for runtime-fusion engines
+// carries the compiled kernel) and an execution context deserializes it instead of querying
+// the heuristics and compiling again (cudnn_frontend Graph::serialize/deserialize). An
+// artifact cuDNN no longer accepts falls back to the replay of the engine choice.
 //
 // Epilogue (Conv's bias; FusedConv's bias, residual Z and activation): first tried as
 // pointwise nodes after the convolution in the same graph, which cuDNN's runtime-fusion
@@ -24,15 +31,19 @@
 // also excludes tensor-core (TF32), FFT and Winograd engines, whose rounding is visibly
 // different from the CPU reference. f64 and anything cuDNN has no engine for return
 // NoGpuKernel with cuDNN's message, and the node runs on the host.
-#define CUDNN_FRONTEND_SKIP_JSON_LIB  // kiln has its own nlohmann::json; keep theirs out
+// The front end's bundled nlohmann::json (needed for plan serialization) lives in its own
+// versioned ABI namespace, so it coexists with the one kiln links; no kiln header pulled in
+// here includes the other.
 #include <cudnn_frontend.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -41,6 +52,7 @@
 #include "cuda/cudnn_conv.h"
 #include "cuda/depthwise_conv.h"
 #include "cuda/kernel.h"
+#include "cuda/nvrtc_module.h"
 #include "cuda/kernels/common.cuh"
 #include "ops/conv.h"
 #include "ops/fused_conv.h"
@@ -270,24 +282,41 @@ TensorPtr add_activation(fe::graph::Graph& g, TensorPtr t, const ops::FusedEpilo
 /// front end has no name for, e.g. LDGA/LDGC, and builds a different kernel.)
 struct EngineChoice {
   bool fused = false;
+  /// Heuristics the list came from: "AF" (modes A then FALLBACK) or "B" (mode B, the
+  /// slower, more thorough ranking).
+  std::string modes = "AF";
   int64_t index = -1;
   std::string name;
 
-  /// "f1;i3;eng32_k2=15_k6=3" (Kernel::tactic_params).
+  /// "f1;i3;eng32_k2=15_k6=3" for the A/FALLBACK list, "f1;mB;i3;..." for mode B
+  /// (Kernel::tactic_params).
   std::string params() const {
-    return std::string(fused ? "f1" : "f0") + ";i" + std::to_string(index) + ";" + name;
+    return std::string(fused ? "f1" : "f0") + (modes == "AF" ? "" : ";m" + modes) + ";i" +
+           std::to_string(index) + ";" + name;
   }
   static std::optional<EngineChoice> parse(const std::string& p) {
     EngineChoice c;
     long long index = -1;
-    int f = 0, used = 0;
-    if (std::sscanf(p.c_str(), "f%d;i%lld;%n", &f, &index, &used) < 2 || used == 0 || index < 0)
+    int f = 0, used = 0, used_m = 0;
+    char m[8] = {};
+    if (std::sscanf(p.c_str(), "f%d;m%7[A-Z];%n", &f, m, &used_m) == 2 && used_m > 0) {
+      c.modes = m;
+      if (c.modes != "AF" && c.modes != "B") return std::nullopt;
+      if (std::sscanf(p.c_str() + used_m, "i%lld;%n", &index, &used) < 1 || used == 0) return std::nullopt;
+      used += used_m;
+    } else if (std::sscanf(p.c_str(), "f%d;i%lld;%n", &f, &index, &used) < 2 || used == 0) {
       return std::nullopt;
+    }
+    if (index < 0) return std::nullopt;
     c.fused = f != 0;
     c.index = index;
     c.name = p.substr(static_cast<size_t>(used));
     if (c.name.empty()) return std::nullopt;
     return c;
+  }
+  std::vector<fe::HeurMode_t> heur_modes() const {
+    if (modes == "B") return {fe::HeurMode_t::B};
+    return {fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK};
   }
 };
 
@@ -301,13 +330,21 @@ enum class PlanMode {
 /// Engine configurations built per graph when enumerating. Runtime-fusion engines compile
 /// a kernel per plan, so the heuristics' ranking bounds the build time.
 constexpr int64_t kMaxCandidates = 12;
+/// Further configurations taken from mode B's ranking when enumerating, beyond those the
+/// A/FALLBACK list already gave (mode B finds better engines for unusual shapes, e.g.
+/// the 3-channel stem convolution of image models).
+constexpr int64_t kMaxModeBCandidates = 4;
 
 /// Builds the convolution graph, with the epilogue inside it when `fuse`, and its plans
-/// per `mode` (`replay` for kReplay). b.built lists the plan indices that built.
-/// NoGpuKernel with cuDNN's message when cuDNN cannot build or run it.
+/// per `mode` (`replay` for kReplay), from the heuristics `modes` (EngineChoice::modes).
+/// For kAll, plans named in `skip` are not built. b.built lists the plan indices that
+/// built. NoGpuKernel with cuDNN's message when cuDNN cannot build or run it.
 Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool fuse,
                                PlanMode mode = PlanMode::kHeuristic,
-                               const EngineChoice* replay = nullptr) {
+                               const EngineChoice* replay = nullptr,
+                               const std::string& modes = "AF",
+                               std::set<std::string>* skip = nullptr,
+                               int64_t max_plans = kMaxCandidates) {
   BuiltGraph b;
   b.graph = std::make_shared<fe::graph::Graph>();
   fe::graph::Graph& g = *b.graph;
@@ -361,7 +398,9 @@ Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool 
 
   KILN_FE_TRY(g.validate());
   KILN_FE_TRY(g.build_operation_graph(cfg.res.cudnn));
-  KILN_FE_TRY(g.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}));
+  EngineChoice list;
+  list.modes = replay ? replay->modes : modes;
+  KILN_FE_TRY(g.create_execution_plans(list.heur_modes()));
   std::vector<fe::NumericalNote_t> barred = {fe::NumericalNote_t::DOWN_CONVERT_INPUTS,
                                              fe::NumericalNote_t::REDUCED_PRECISION_REDUCTION};
   if (s.dt == DataType::kF32 && !s.allow_tf32)
@@ -373,9 +412,12 @@ Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool 
   g.deselect_numeric_notes(barred);
   KILN_FE_TRY(g.check_support());
   if (mode == PlanMode::kAll) {
-    const int64_t count = std::min<int64_t>(g.get_execution_plan_count(), kMaxCandidates);
-    for (int64_t i = 0; i < count; ++i)
+    // The first max_plans configurations of the ranking not already taken (skip) that build.
+    for (int64_t i = 0; i < g.get_execution_plan_count() && static_cast<int64_t>(b.built.size()) < max_plans; ++i) {
+      std::string name;
+      if (skip && (!g.get_plan_name_at_index(i, name).is_good() || !skip->insert(name).second)) continue;
       if (g.build_plan_at_index(i).is_good()) b.built.push_back(i);
+    }
     if (b.built.empty()) return cfg.unsupported("cuDNN built none of its engine configurations");
   } else if (mode == PlanMode::kReplay) {
     std::string name;
@@ -400,6 +442,64 @@ Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool 
 }
 
 #undef KILN_FE_TRY
+
+/// Kernel::artifact of a cuDNN convolution: "KCDN" v1, the tensor uids, the workspace
+/// size, the plan name, the FNV-1a hash of the serialized plan, then cudnn_frontend's
+/// serialized plan (plan only, no graph structure). Integers in host byte order (the plan
+/// is tied to the GPU and its host anyway). The hash matters: cuDNN accepts some altered
+/// plans as another valid engine configuration, which would silently run a different
+/// kernel than the one timed.
+constexpr char kArtifactMagic[4] = {'K', 'C', 'D', 'N'};
+constexpr uint32_t kArtifactVersion = 1;
+
+std::vector<uint8_t> encode_artifact(const BuiltGraph& b, const std::vector<uint8_t>& blob) {
+  std::vector<uint8_t> out(kArtifactMagic, kArtifactMagic + 4);
+  auto put = [&](const void* p, size_t n) {
+    out.insert(out.end(), static_cast<const uint8_t*>(p), static_cast<const uint8_t*>(p) + n);
+  };
+  put(&kArtifactVersion, sizeof kArtifactVersion);
+  for (int64_t v : {b.uid_x, b.uid_w, b.uid_y, b.uid_b, b.uid_z, b.workspace}) put(&v, sizeof v);
+  const uint32_t name_len = static_cast<uint32_t>(b.plan.size());
+  put(&name_len, sizeof name_len);
+  put(b.plan.data(), b.plan.size());
+  const uint64_t hash = fnv1a64(blob.data(), blob.size());
+  put(&hash, sizeof hash);
+  put(blob.data(), blob.size());
+  return out;
+}
+
+/// The graph an artifact describes, deserialized on this context's handle; nullopt when the
+/// bytes are not a v1 artifact for `plan_name` or this cuDNN refuses them.
+std::optional<BuiltGraph> decode_artifact(const std::vector<uint8_t>& a, const std::string& plan_name,
+                                          cudnnHandle_t handle) {
+  size_t at = 0;
+  auto get = [&](void* p, size_t n) {
+    if (a.size() - at < n) return false;
+    std::memcpy(p, a.data() + at, n);
+    at += n;
+    return true;
+  };
+  char magic[4];
+  uint32_t version = 0, name_len = 0;
+  BuiltGraph b;
+  if (!get(magic, 4) || std::memcmp(magic, kArtifactMagic, 4) != 0 || !get(&version, sizeof version) ||
+      version != kArtifactVersion)
+    return std::nullopt;
+  for (int64_t* v : {&b.uid_x, &b.uid_w, &b.uid_y, &b.uid_b, &b.uid_z, &b.workspace})
+    if (!get(v, sizeof *v)) return std::nullopt;
+  if (!get(&name_len, sizeof name_len) || a.size() - at < name_len) return std::nullopt;
+  b.plan.assign(reinterpret_cast<const char*>(a.data() + at), name_len);
+  at += name_len;
+  uint64_t hash = 0;
+  if (b.plan != plan_name || !get(&hash, sizeof hash) || at == a.size()) return std::nullopt;
+  const std::vector<uint8_t> blob(a.begin() + static_cast<std::ptrdiff_t>(at), a.end());
+  if (fnv1a64(blob.data(), blob.size()) != hash) return std::nullopt;
+  b.graph = std::make_shared<fe::graph::Graph>();
+  // No warm-up launch: the context's first inference runs outside CUDA-graph capture.
+  if (b.graph->deserialize(handle, blob, /*enforce_precompiled=*/true, /*run_warmup=*/false).is_bad())
+    return std::nullopt;
+  return b;
+}
 
 /// How the epilogue runs when cuDNN could not fuse it: conv_epilogue.cu after the graph.
 struct UnfusedEpilogue {
@@ -427,6 +527,24 @@ class CudnnConvKernel final : public Kernel {
   size_t workspace_bytes() const override { return static_cast<size_t>(workspace_); }
   std::string tactic() const override { return tactic_; }
   std::string tactic_params() const override { return params_; }
+
+  /// The plan this kernel runs, serialized (see encode_artifact); empty when this cuDNN
+  /// cannot serialize the engine.
+  std::vector<uint8_t> artifact() const override {
+    try {
+      // Selecting the candidate of a shared kAll graph: its plan is built, so this only
+      // marks it as the one serialize() writes.
+      if (plan_index_ >= 0 && g_.graph->build_plan_at_index(plan_index_).is_bad()) return {};
+      std::vector<uint8_t> blob;
+      if (g_.graph->serialize(blob, /*serialize_structure=*/false).is_bad() || blob.empty()) return {};
+      BuiltGraph b = g_;
+      b.workspace = workspace_;
+      if (plan_index_ >= 0 && g_.graph->get_plan_name_at_index(plan_index_, b.plan).is_bad()) return {};
+      return encode_artifact(b, blob);
+    } catch (const std::exception&) {
+      return {};
+    }
+  }
 
   Status enqueue(const LaunchArgs& a) override {
     KILN_CUDNN_CHECK(cudnnSetStream(a.res.cudnn, a.stream));
@@ -489,13 +607,14 @@ std::optional<UnfusedEpilogue> unfused_epilogue(const KernelConfig& cfg, const C
 /// Kernel for one built graph (its heuristic or replayed plan, or plan `index` of a kAll
 /// graph).
 std::unique_ptr<Kernel> make_kernel(const KernelConfig& cfg, const ConvSpec& s, BuiltGraph g,
-                                    bool fused, int64_t index = -1) {
+                                    bool fused, int64_t index = -1, const std::string& modes = "AF") {
   std::string plan = g.plan, params;
   int64_t workspace = -1;
   std::optional<UnfusedEpilogue> epi = fused ? std::nullopt : unfused_epilogue(cfg, s);
   if (index >= 0) {
     EngineChoice c;
     c.fused = fused;
+    c.modes = modes;
     c.index = index;
     // A plan whose name or workspace cannot be read cannot be replayed: empty params, and
     // conv_candidates drops it.
@@ -529,13 +648,21 @@ Result<std::unique_ptr<Kernel>> create_conv(const KernelConfig& cfg, ConvKind ki
         return cfg.error(ErrorCode::kTacticUnavailable,
                          "tactic parameters '" + *cfg.tactic + "' are not a cuDNN engine choice",
                          "the plan is damaged or from another kiln: rebuild it");
+      if (cfg.artifact) {
+        if (std::optional<BuiltGraph> b = decode_artifact(*cfg.artifact, c->name, cfg.res.cudnn)) {
+          std::optional<UnfusedEpilogue> epi = c->fused ? std::nullopt : unfused_epilogue(cfg, s);
+          std::string tactic = tactic_prefix(s, c->fused) + b->plan + (epi ? "+kiln_epilogue" : "");
+          return std::unique_ptr<Kernel>(
+              std::make_unique<CudnnConvKernel>(std::move(*b), std::move(tactic), *cfg.tactic, epi, s.dt));
+        }
+      }
       auto built = build_graph(cfg, s, c->fused, PlanMode::kReplay, &*c);
       if (!built.is_ok())
         return cfg.error(ErrorCode::kTacticUnavailable,
                          "cuDNN cannot rebuild engine configuration '" + *cfg.tactic +
                              "': " + built.status().message(),
                          "the plan was built with another cuDNN: rebuild it with this one");
-      return make_kernel(cfg, s, std::move(built).value(), c->fused, c->index);
+      return make_kernel(cfg, s, std::move(built).value(), c->fused, c->index, c->modes);
     }
     Result<BuiltGraph> built = Status(ErrorCode::kNoGpuKernel, "no epilogue to fuse");
     if (s.has_epilogue()) built = build_graph(cfg, s, true);
@@ -564,11 +691,16 @@ Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig&
   try {
     for (bool fused : {true, false}) {
       if (fused && !s.has_epilogue()) continue;
-      auto built = build_graph(cfg, s, fused, PlanMode::kAll);
-      if (!built.is_ok()) continue;
-      for (int64_t index : built->built) {
-        auto k = make_kernel(cfg, s, *built, fused, index);
-        if (!k->tactic_params().empty()) out.push_back(std::move(k));
+      std::set<std::string> taken;  // plan names already candidates of this graph
+      for (const char* modes : {"AF", "B"}) {
+        const bool b = modes[0] == 'B';
+        auto built = build_graph(cfg, s, fused, PlanMode::kAll, nullptr, modes, &taken,
+                                 b ? kMaxModeBCandidates : kMaxCandidates);
+        if (!built.is_ok()) continue;
+        for (int64_t index : built->built) {
+          auto k = make_kernel(cfg, s, *built, fused, index, modes);
+          if (!k->tactic_params().empty()) out.push_back(std::move(k));
+        }
       }
     }
   } catch (const std::exception& e) {

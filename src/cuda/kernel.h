@@ -83,6 +83,11 @@ struct KernelConfig {
   /// plan). A factory that enumerates candidates builds exactly that one, skipping its
   /// library's heuristics, or fails with TacticUnavailable. Null: choose by heuristics.
   const std::string* tactic = nullptr;
+  /// Load instead of compile: the artifact() the builder's kernel produced for this node
+  /// (a serialized cuDNN execution plan, an NVRTC cubin), stored in the plan. A factory that
+  /// cannot use it (other library version, damaged bytes) builds the kernel as without it.
+  /// Null or empty: none.
+  const std::vector<uint8_t>* artifact = nullptr;
 
   int opset() const { return node.opset; }
   const Operand& in(size_t i) const { return inputs[i]; }
@@ -121,6 +126,11 @@ class Kernel {
   /// What KernelConfig::tactic needs to rebuild exactly this kernel (e.g. a cuDNN engine
   /// id and its knob choices); empty for kernels that have one way to run.
   virtual std::string tactic_params() const { return {}; }
+  /// Compiled code that lets an execution context load this kernel without compiling it
+  /// again (KernelConfig::artifact): a serialized cuDNN execution plan of a runtime-fusion
+  /// engine, the cubin of a kernel generated at build time. Empty: nothing worth storing.
+  /// Called by the builder once per node, after tactic selection.
+  virtual std::vector<uint8_t> artifact() const { return {}; }
   /// Enqueues the op on a.stream. Must not allocate or synchronise (CUDA-graph capture).
   /// Errors: CudaError/CudnnError/CublasError naming the failing call.
   virtual Status enqueue(const LaunchArgs& a) = 0;

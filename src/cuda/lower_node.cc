@@ -3,6 +3,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "ops/fused_pointwise.h"
+
 namespace kiln::cuda {
 
 std::vector<Operand> operands_of(const std::vector<ir::Value*>& vs) {
@@ -37,6 +39,7 @@ Result<LoweredNode> lower_node(const ir::Node& n, const Resources& res, const Pr
   }
   KernelConfig cfg{n, operands_of(n.inputs), operands_of(n.outputs), res, p};
   if (!n.tactic_params.empty()) cfg.tactic = &n.tactic_params;
+  if (!n.tactic_artifact.empty()) cfg.artifact = &n.tactic_artifact;
   auto k = out.entry->create(cfg);
   if (!k.is_ok()) {
     if (k.status().code() != ErrorCode::kNoGpuKernel) return k.status().at(n.loc());
@@ -55,7 +58,10 @@ int inplace_input(const ir::Node& n) {
       "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Clip", "Elu", "Selu", "Celu",
       "Gelu", "Erf", "Softplus", "Softsign", "Mish", "Abs", "Neg", "Sqrt", "Reciprocal", "Exp", "Log",
       "Add", "Sub", "Mul", "Div", "Max", "Min", "Sum", "Mean", "Cast"};
-  if (!n.domain.empty() || !elementwise.count(n.op_type) || n.outputs.empty() || !n.outputs[0]) return -1;
+  // kiln.FusedPointwise: each thread reads its element of every input before writing it.
+  const bool fused = n.domain == ops::kFusedPointwiseDomain && n.op_type == ops::kFusedPointwiseOp;
+  if (!fused && (!n.domain.empty() || !elementwise.count(n.op_type))) return -1;
+  if (n.outputs.empty() || !n.outputs[0]) return -1;
   const ir::Value* out = n.outputs[0];
   int candidate = -1;
   for (size_t k = 0; k < n.inputs.size(); ++k) {

@@ -3,6 +3,7 @@
 #include <set>
 #include <string>
 
+#include "builder/channel_padding.h"
 #include "builder/layout.h"
 #include "builder/memory_plan.h"
 #include "builder/precision.h"
@@ -12,6 +13,7 @@
 #include "cuda/handles.h"
 #include "cuda/lower_node.h"
 #include "ops/fused_conv.h"
+#include "ops/registry.h"
 
 namespace kiln::cuda {
 namespace {
@@ -76,6 +78,12 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   Precision p;
   p.allow_tf32 = cfg.allow_tf32;
   if (cfg.nhwc) {
+    KILN_ASSIGN_OR_RETURN(int padded, builder::pad_conv_input_channels(g));
+    if (padded) {
+      KILN_RETURN_IF_ERROR(resolve_schemas(g));
+      logger.log(LogLevel::kInfo, "layout: " + std::to_string(padded) +
+                                      " convolution inputs padded to 4 channels (channels-last tensor-core engines)");
+    }
     KILN_ASSIGN_OR_RETURN(builder::LayoutStats ls, builder::assign_layouts(g, layout_rules(h.res(), p)));
     logger.log(LogLevel::kInfo, "layout: " + std::to_string(ls.nhwc_nodes) + " nodes NHWC, " +
                                     std::to_string(ls.reformats) + " reformats, " + std::to_string(ls.relabels) +
@@ -93,6 +101,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   AutotuneOptions ao;
   ao.enabled = cfg.autotune;
   ao.workspace_limit = cfg.workspace_limit;
+  ao.logger = &logger;
   AutotuneProgress progress = [&](size_t done, size_t total, const ir::Node& n, const builder::TimingEntry& e,
                                   bool cached) {
     if (logger.enabled(LogLevel::kInfo))
@@ -133,6 +142,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
       if (!lowered.is_ok()) return lowered.status();
       LoweredNode& ln = *lowered;
       kind = ln.kind;
+      if (ln.kernel) n->tactic_artifact = ln.kernel->artifact();
       switch (ln.kind) {
         case NodeKind::kKernel: n->tactic = ln.kernel->tactic(); break;
         case NodeKind::kView: n->tactic = ln.kernel ? std::string(kTacticView) + "+" + ln.kernel->tactic() : kTacticView; break;

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <fstream>
 
 #include "plan_generated.h"
 
@@ -54,8 +55,9 @@ class Writer {
       auto in = ids(n->inputs), out = ids(n->outputs), imp = ids(n->implicit_inputs);
       auto av = fbb.CreateVector(attrs);
       auto tac = fbb.CreateString(n->tactic), tac_params = fbb.CreateString(n->tactic_params);
+      auto art = n->tactic_artifact.empty() ? 0 : fbb.CreateVector(n->tactic_artifact);
       nodes.push_back(fb::CreateNodeDef(fbb, name, op, dom, n->opset, in, out, imp, av, tac, tac_params,
-                                        n->tactic_ms));
+                                        n->tactic_ms, art));
     }
     auto name = fbb.CreateString(g.name);
     auto vv = fbb.CreateVector(values);
@@ -148,6 +150,7 @@ class Reader {
       if (nd->tactic()) n->tactic = nd->tactic()->str();
       if (nd->tactic_params()) n->tactic_params = nd->tactic_params()->str();
       n->tactic_ms = nd->tactic_ms();
+      if (nd->tactic_artifact()) n->tactic_artifact.assign(nd->tactic_artifact()->begin(), nd->tactic_artifact()->end());
       if (nd->attrs())
         for (const auto* ad : *nd->attrs()) {
           ir::Attribute a;
@@ -221,8 +224,12 @@ std::vector<uint8_t> serialize(const ir::Graph& g, const PlanInfo& info) {
   return out;
 }
 
-Result<LoadedPlan> deserialize(const void* data, size_t size) {
-  const auto* p = static_cast<const uint8_t*>(data);
+namespace {
+
+/// Verifies and loads the plan in `storage` (`size` bytes, kWeightAlign-aligned), which
+/// the loaded plan keeps: constants point into it.
+Result<LoadedPlan> load(std::shared_ptr<void> storage, size_t size) {
+  const auto* p = static_cast<const uint8_t*>(storage.get());
   if (size < 8 || std::memcmp(p, kMagic, 8) != 0)
     return Status(ErrorCode::kPlanBadMagic, "not a kiln plan (the file does not start with 'KILNPLAN')",
                   "build a plan with `kiln build model.onnx -o model.kiln`; ONNX files go to `kiln build`, not `kiln run`");
@@ -242,8 +249,7 @@ Result<LoadedPlan> deserialize(const void* data, size_t size) {
   if (XXH3_64bits(p + kPreambleBytes, size - kPreambleBytes) != sum)
     return corrupt("checksum mismatch (file truncated or modified)");
   LoadedPlan lp;
-  lp.storage = aligned_alloc_shared(size, kWeightAlign);
-  std::memcpy(lp.storage.get(), data, size);
+  lp.storage = std::move(storage);
   const auto* base = static_cast<const uint8_t*>(lp.storage.get());
   flatbuffers::Verifier verifier(base + kPreambleBytes, fb_size, 128, 10'000'000);
   if (!fb::VerifyPlanBuffer(verifier)) return corrupt("FlatBuffers verification failed");
@@ -271,6 +277,28 @@ Result<LoadedPlan> deserialize(const void* data, size_t size) {
   Reader r(base + weights_off, plan->weights_size(), lp.storage);
   KILN_RETURN_IF_ERROR(r.graph(plan->graph(), *lp.graph));
   return lp;
+}
+
+}  // namespace
+
+Result<LoadedPlan> deserialize(const void* data, size_t size) {
+  std::shared_ptr<void> storage = aligned_alloc_shared(size, kWeightAlign);
+  if (size) std::memcpy(storage.get(), data, size);
+  return load(std::move(storage), size);
+}
+
+Result<LoadedPlan> deserialize_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) return Status(ErrorCode::kIoError, "cannot open plan file '" + path + "'", "check the path");
+  const std::streamoff end = f.tellg();
+  if (end < 0) return Status(ErrorCode::kIoError, "cannot read plan file '" + path + "'", "check the file");
+  const size_t size = static_cast<size_t>(end);
+  std::shared_ptr<void> storage = aligned_alloc_shared(size, kWeightAlign);
+  f.seekg(0);
+  // One read straight into the aligned storage the plan keeps: no copy of the weights.
+  if (size && !f.read(static_cast<char*>(storage.get()), static_cast<std::streamsize>(size)))
+    return Status(ErrorCode::kIoError, "cannot read plan file '" + path + "'", "check the file");
+  return load(std::move(storage), size);
 }
 
 }  // namespace kiln::plan

@@ -54,4 +54,8 @@ struct LoadedPlan {
 /// FlatBuffers verification, bad references).
 Result<LoadedPlan> deserialize(const void* data, size_t size);
 
+/// deserialize() of a plan file, read in one piece straight into the aligned storage.
+/// Errors: IoError (cannot open or read), and those of deserialize().
+Result<LoadedPlan> deserialize_file(const std::string& path);
+
 }  // namespace kiln::plan

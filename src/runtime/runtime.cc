@@ -82,8 +82,11 @@ Engine::MemoryStats Engine::memory_stats() const {
   return {};
 }
 
-Result<std::unique_ptr<Engine>> Runtime::deserialize(const void* data, size_t size) {
-  KILN_ASSIGN_OR_RETURN(plan::LoadedPlan lp, plan::deserialize(data, size));
+namespace {
+
+/// An engine over a loaded plan (CUDA: weights uploaded). Errors: PlanBackendMismatch, an
+/// op this kiln cannot run, CUDA errors.
+Result<std::unique_ptr<Engine>> make_engine(plan::LoadedPlan lp, Logger& logger) {
 #ifndef KILN_WITH_CUDA
   if (lp.info.backend != Backend::kCpu)
     return Status(ErrorCode::kPlanBackendMismatch,
@@ -94,20 +97,25 @@ Result<std::unique_ptr<Engine>> Runtime::deserialize(const void* data, size_t si
   KILN_RETURN_IF_ERROR(resolve_schemas(*lp.graph).with_context("plan references an op this kiln cannot run"));
   auto impl = std::make_unique<Engine::Impl>();
   impl->plan = std::move(lp);
-  impl->logger = &logger_;
+  impl->logger = &logger;
 #ifdef KILN_WITH_CUDA
   if (impl->plan.info.backend == Backend::kCuda) {
-    KILN_ASSIGN_OR_RETURN(impl->cuda, cuda::load_engine(impl->plan, logger_));
+    KILN_ASSIGN_OR_RETURN(impl->cuda, cuda::load_engine(impl->plan, logger));
   }
 #endif
   return std::make_unique<Engine>(std::move(impl));
 }
 
+}  // namespace
+
+Result<std::unique_ptr<Engine>> Runtime::deserialize(const void* data, size_t size) {
+  KILN_ASSIGN_OR_RETURN(plan::LoadedPlan lp, plan::deserialize(data, size));
+  return make_engine(std::move(lp), logger_);
+}
+
 Result<std::unique_ptr<Engine>> Runtime::deserialize_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return Status(ErrorCode::kIoError, "cannot open plan file '" + path + "'", "check the path");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  auto r = deserialize(bytes.data(), bytes.size());
+  auto lp = plan::deserialize_file(path);
+  auto r = lp.is_ok() ? make_engine(std::move(*lp), logger_) : Result<std::unique_ptr<Engine>>(lp.status());
   if (!r.is_ok()) return r.status().with_context("'" + path + "'");
   return r;
 }

@@ -528,6 +528,7 @@ def test_inspect_text(tiny_plan):
     assert re.search(r"^input\s+x\s+f32\[1x3\]$", p.stdout, re.M)
     assert re.search(r"^\s+0\s+add0\s+Add\s+f32\[1x3\], f32\[3\] -> f32\[1x3\]\s+12 B", p.stdout, re.M)
     assert re.search(r"^\s+Mul\s+2\s+256 B$", p.stdout, re.M)  # totals: 64 f32 weights
+    assert "kernels per inference: 3 (3 before fusion)" in p.stdout
 
 
 def test_inspect_json(tiny_plan):
@@ -540,6 +541,8 @@ def test_inspect_json(tiny_plan):
     assert info["plan"]["file_bytes"] == plan.stat().st_size
     assert info["plan"]["weights_bytes"] >= B.nbytes + W.nbytes
     assert info["plan"]["build_info"]["opt_level"] == 2
+    # Three launching nodes; the CPU backend fuses none of them.
+    assert info["plan"]["build_info"]["kernels_per_inference"] == {"before_fusion": 3, "after_fusion": 3}
     assert [i["name"] for i in info["inputs"]] == ["x", "x2"]
     assert [o["name"] for o in info["outputs"]] == ["y", "z"]
     layers = {l["name"]: l for l in info["layers"]}

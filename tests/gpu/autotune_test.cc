@@ -3,6 +3,7 @@
 // timed choices computes what the CPU computes; a second build with the same timing cache
 // times nothing and picks the same tactics; a plan naming a tactic the libraries cannot
 // rebuild fails with TacticUnavailable when a context is created, not with a wrong answer.
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -147,6 +148,55 @@ TEST(AutotuneGpu, UnbuildableRecordedTacticIsTacticUnavailable) {
     ASSERT_FALSE(ctx.is_ok()) << bad;
     EXPECT_EQ(ctx.status().code(), ErrorCode::kTacticUnavailable) << ctx.status().to_string();
   }
+}
+
+/// Runs a plan (bytes) once on block_inputs() and returns output 0 as f32.
+Result<HostTensor> run_plan(const std::vector<uint8_t>& bytes) {
+  Logger logger(LogLevel::kOff);
+  KILN_ASSIGN_OR_RETURN(auto engine, Runtime(logger).deserialize(bytes.data(), bytes.size()));
+  KILN_ASSIGN_OR_RETURN(auto ctx, engine->create_execution_context_checked());
+  auto in = block_inputs();
+  KILN_RETURN_IF_ERROR(ctx->set_input(engine->input_names()[0], TensorView{in[0].dtype(), in[0].dims(), in[0].raw()}));
+  KILN_RETURN_IF_ERROR(ctx->execute());
+  KILN_ASSIGN_OR_RETURN(TensorView out, ctx->output(engine->output_names()[0]));
+  HostTensor t(out.dtype, out.dims);
+  std::memcpy(t.raw(), out.data, t.bytes());
+  return t.cast(DataType::kF32);
+}
+
+// The plan carries each chosen cuDNN plan serialized (compiled kernel included); a context
+// loads it instead of rebuilding, runs the very same engine configuration (bitwise the same
+// output as a plan without the stored code), and falls back to rebuilding when the stored
+// bytes are damaged.
+TEST(AutotuneGpu, StoredCompiledCodeLoadsAndFallsBackWhenDamaged) {
+  KILN_REQUIRE_GPU();
+  auto b = build(fp16());
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  auto variant = [&](int how) {  // 0: as built, 1: stored code removed, 2: stored code damaged
+    auto lp = plan::deserialize(b->plan.data(), b->plan.size());
+    EXPECT_TRUE(lp.is_ok());
+    for (const auto& n : lp->graph->nodes()) {
+      if (n->tactic_artifact.empty()) continue;
+      if (how == 1) n->tactic_artifact.clear();
+      if (how == 2)
+        for (size_t k = n->tactic_artifact.size() / 2; k < n->tactic_artifact.size(); ++k)
+          n->tactic_artifact[k] ^= 0x5a;
+    }
+    return plan::serialize(*lp->graph, lp->info);
+  };
+  auto lp = plan::deserialize(b->plan.data(), b->plan.size());
+  ASSERT_TRUE(lp.is_ok());
+  int stored = 0;
+  for (const auto& n : lp->graph->nodes()) stored += !n->tactic_artifact.empty();
+  ASSERT_GT(stored, 0) << "no cuDNN plan of this build was serialized";
+  auto as_built = run_plan(variant(0));
+  auto rebuilt = run_plan(variant(1));
+  auto damaged = run_plan(variant(2));
+  ASSERT_TRUE(as_built.is_ok()) << as_built.status().to_string();
+  ASSERT_TRUE(rebuilt.is_ok()) << rebuilt.status().to_string();
+  ASSERT_TRUE(damaged.is_ok()) << damaged.status().to_string();
+  EXPECT_EQ(compare_tensors(*rebuilt, *as_built, 0, 0), "");
+  EXPECT_EQ(compare_tensors(*rebuilt, *damaged, 0, 0), "");
 }
 
 }  // namespace

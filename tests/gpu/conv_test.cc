@@ -146,23 +146,9 @@ TEST(CudaConvTranspose, Shapes) {
   });
 }
 
-struct Activation {
-  const char* name;
-  Attrs attrs;
-};
-
 TEST(CudaFusedConv, EachActivationWithAndWithoutResidual) {
   KILN_REQUIRE_GPU();
-  const Activation acts[] = {
-      {"", {}},
-      {"Relu", {}},
-      {"LeakyRelu", {{"alpha", f(0.2f)}}},
-      {"Clip", {{"clip_min", f(-0.5f)}, {"clip_max", f(0.75f)}}},
-      {"Clip", {{"clip_min", f(0.0f)}, {"clip_max", f(6.0f)}}},  // Relu6
-      {"Sigmoid", {}},
-      {"HardSwish", {}},
-      {"SiLU", {}},
-  };
+  const std::vector<Activation> acts = fused_conv_activations();
   for (DataType dt : {DataType::kF32, DataType::kF16}) {
     for (const Activation& a : acts) {
       for (bool residual : {false, true}) {

@@ -12,9 +12,6 @@
 namespace kiln::gputest {
 namespace {
 
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
-                   kI32 = DataType::kI32, kI64 = DataType::kI64, kU8 = DataType::kU8,
-                   kI8 = DataType::kI8, kBool = DataType::kBool, kF64 = DataType::kF64;
 /// The dtype sweep of pure data movement: 4-, 2- and 1/8-byte elements.
 const std::vector<DataType> kMoveTypes = {kF32, kF16, kI32};
 
@@ -295,6 +292,10 @@ TEST(DataMovementGpu, Pad) {
       {{2, 3, 64}, {1, 2}, {0}},                     // unpadded rows: 16-byte units
       {{2, 5, 7}, {1, 2, 3, 4}, {-1, 1}},
       {{1000}, {3, 4}, {}},
+      // Padded short innermost rows (constant mode: one 4/8/16-byte store per row).
+      {{4, 6, 3}, {0, -1, 0, 0, -2, 1}, {}},           // crop outer axes, rows of 4
+      {{2, 5, 7, 3}, {0, 0, 0, 0, 0, 0, 0, 1}, {}},    // NHWC channels 3 → 4, every type
+      {{4, 3}, {1, 1, 0, 0}, {}},                      // outer pad and lead pad in the row
   };
   for (size_t k = 0; k < cases.size(); ++k)
     for (const char* mode : {"constant", "reflect", "edge", "wrap"})

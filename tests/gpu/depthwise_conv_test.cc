@@ -23,7 +23,6 @@ namespace {
 using namespace gputest;
 using Attrs = std::map<std::string, ir::Attribute>;
 using Dims = std::vector<int64_t>;
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16;
 
 /// One depthwise convolution. X is [N, C, H, W]; W is [C, 1, kh, kw].
 struct DwCase {
@@ -329,24 +328,9 @@ TEST(CudaDepthwiseConv, DilationsPadsAndAutoPad) {
         }
 }
 
-/// An activation of FusedConv and its attributes.
-struct Activation {
-  const char* name;
-  Attrs attrs;
-};
-
 TEST(CudaDepthwiseConv, FusedEpilogue) {
   KILN_REQUIRE_GPU();
-  const Activation acts[] = {
-      {"", {}},
-      {"Relu", {}},
-      {"LeakyRelu", {{"alpha", f(0.2f)}}},
-      {"Clip", {{"clip_min", f(-0.5f)}, {"clip_max", f(0.75f)}}},
-      {"Clip", {{"clip_min", f(0.0f)}, {"clip_max", f(6.0f)}}},  // Relu6
-      {"Sigmoid", {}},
-      {"HardSwish", {}},
-      {"SiLU", {}},
-  };
+  const std::vector<Activation> acts = fused_conv_activations();
   for (DataType dt : {kF32, kF16, kBF16})
     for (int64_t ch : {16, 24, 3})
       for (const Activation& a : acts)

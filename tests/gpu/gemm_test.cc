@@ -12,10 +12,6 @@
 namespace kiln::gputest {
 namespace {
 
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
-                   kF64 = DataType::kF64, kI8 = DataType::kI8, kU8 = DataType::kU8,
-                   kI32 = DataType::kI32, kI64 = DataType::kI64, kU32 = DataType::kU32,
-                   kU64 = DataType::kU64;
 const std::vector<DataType> kFloatTypes = {kF32, kF16, kBF16, kF64};
 const std::vector<DataType> kIntTypes = {kI32, kI64, kU32, kU64};
 

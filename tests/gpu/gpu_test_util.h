@@ -89,6 +89,33 @@ inline HostTensor i64s(std::vector<int64_t> v) {
 
 using Attrs = std::map<std::string, ir::Attribute>;
 
+/// Dtype shorthands for test tables.
+inline constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
+                          kF64 = DataType::kF64, kI8 = DataType::kI8, kU8 = DataType::kU8,
+                          kI16 = DataType::kI16, kU16 = DataType::kU16, kI32 = DataType::kI32,
+                          kU32 = DataType::kU32, kI64 = DataType::kI64, kU64 = DataType::kU64,
+                          kBool = DataType::kBool;
+
+/// An activation of kiln.FusedConv and its attributes.
+struct Activation {
+  const char* name;  ///< "" = none
+  Attrs attrs;
+};
+
+/// Every FusedConv epilogue activation (ops/fused_conv.h), Clip twice (any bounds, Relu6).
+inline std::vector<Activation> fused_conv_activations() {
+  return {
+      {"", {}},
+      {"Relu", {}},
+      {"LeakyRelu", {{"alpha", f(0.2f)}}},
+      {"Clip", {{"clip_min", f(-0.5f)}, {"clip_max", f(0.75f)}}},
+      {"Clip", {{"clip_min", f(0.0f)}, {"clip_max", f(6.0f)}}},  // Relu6
+      {"Sigmoid", {}},
+      {"HardSwish", {}},
+      {"SiLU", {}},
+  };
+}
+
 /// Builds a graph node by node, with seeded random f32 constants.
 struct Net {
   std::unique_ptr<ir::Graph> g = std::make_unique<ir::Graph>();

@@ -16,8 +16,6 @@ using namespace gputest;
 using Dims = std::vector<int64_t>;
 using Attrs = std::map<std::string, ir::Attribute>;
 
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
-                   kF64 = DataType::kF64;
 
 /// Normalised lengths at warp / register-cache / vector boundaries.
 const int64_t kLengths[] = {1, 7, 127, 128, 129, 768, 1000, 1024, 1025, 4097};

@@ -13,6 +13,7 @@
 #include <random>
 
 #include "cuda/kernel.h"
+#include "direct_kernel.h"
 #include "gpu_test_util.h"
 
 namespace kiln {
@@ -22,11 +23,6 @@ using namespace gputest;
 using Dims = std::vector<int64_t>;
 using Attrs = std::map<std::string, ir::Attribute>;
 
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
-                   kF64 = DataType::kF64, kI8 = DataType::kI8, kU8 = DataType::kU8,
-                   kI16 = DataType::kI16, kU16 = DataType::kU16, kI32 = DataType::kI32,
-                   kU32 = DataType::kU32, kI64 = DataType::kI64, kU64 = DataType::kU64,
-                   kBool = DataType::kBool;
 const DataType kAllTypes[] = {kF32, kF16, kBF16, kF64, kI8,  kU8,  kI16,
                               kU16, kI32, kU32,  kI64, kU64, kBool};
 
@@ -265,6 +261,32 @@ TEST(CudaPointwise, CastAllPairs) {
                           .inputs = {rand_in(from, {2, 1001}, is_unsigned(from) ? 0 : -200, 200)},
                           .label = std::string(dtype_name(from)) + "->" + dtype_name(to)});
     }
+}
+
+// A Cast whose input and output layouts differ (the graph-input and -output casts of an
+// NHWC region): the tiled transpose kernel, at tile boundaries (C and HW not multiples of
+// 32, one channel, one pixel) and for each float type pair it serves.
+TEST(CudaPointwise, CastWithLayoutChangeIsATiledTranspose) {
+  KILN_REQUIRE_GPU();
+  const Dims shapes[] = {{2, 21, 33, 17}, {1, 3, 64, 64}, {3, 64, 7, 7}, {2, 1, 5, 5}, {1, 40, 1, 1}};
+  const std::pair<DataType, DataType> pairs[] = {{kF16, kF32}, {kF32, kF16}, {kBF16, kF32}, {kF32, kF32}};
+  for (const Dims& d : shapes)
+    for (auto [from, to] : pairs)
+      for (cuda::Layout in_layout : {cuda::Layout::kNhwc, cuda::Layout::kRowMajor}) {
+        HostTensor x(from, d);
+        for (int64_t k = 0; k < x.numel(); ++k) x.set_f64(k, std::sin(0.731 * static_cast<double>(k)) * 3);
+        const std::map<std::string, ir::Attribute> attrs = {{"to", i(onnx_code(to))}};
+        const std::vector<DirectIn> ins = {{.value = x, .layout = in_layout}};
+        const cuda::Layout out_layout =
+            in_layout == cuda::Layout::kNhwc ? cuda::Layout::kRowMajor : cuda::Layout::kNhwc;
+        auto ref = cpu_reference("Cast", 19, attrs, ins);
+        ASSERT_TRUE(ref.is_ok()) << ref.status().to_string();
+        auto got = run_direct("Cast", 19, attrs, ins, to, d, out_layout);
+        ASSERT_TRUE(got.is_ok()) << got.status().to_string();
+        EXPECT_EQ(got->tactic, "kiln:cast_transpose_tiled");
+        EXPECT_EQ(compare_tensors(*ref, got->y, 0, 0), "")
+            << dims_to_string(d) << " " << dtype_name(from) << "->" << dtype_name(to);
+      }
 }
 
 TEST(CudaPointwise, CastSpecialValues) {

@@ -19,9 +19,6 @@ using namespace gputest;
 using Dims = std::vector<int64_t>;
 using Attrs = std::map<std::string, ir::Attribute>;
 
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
-                   kF64 = DataType::kF64, kI8 = DataType::kI8, kU8 = DataType::kU8,
-                   kI32 = DataType::kI32, kI64 = DataType::kI64, kBool = DataType::kBool;
 
 /// Reduced lengths at warp / block / vector boundaries.
 const int64_t kLengths[] = {1, 7, 127, 128, 129, 768, 1000, 4097};

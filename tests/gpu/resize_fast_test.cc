@@ -15,8 +15,6 @@ namespace {
 using Dims = std::vector<int64_t>;
 using Attrs = std::map<std::string, ir::Attribute>;
 constexpr cuda::Layout kNchw = cuda::Layout::kRowMajor, kNhwc = cuda::Layout::kNhwc;
-constexpr DataType kF32 = DataType::kF32, kF16 = DataType::kF16, kBF16 = DataType::kBF16,
-                   kF64 = DataType::kF64, kU8 = DataType::kU8, kI64 = DataType::kI64;
 
 /// Input and output layouts of one run.
 struct Layouts {

@@ -28,6 +28,8 @@ std::vector<uint8_t> small_plan(int64_t n, Backend backend = Backend::kCuda) {
   NetworkDefinition net(std::move(g));
   BuilderConfig cfg;
   cfg.backend = backend;
+  // Three layers with intermediate tensors (memory stats, per-layer times), not one fused.
+  cfg.disabled_passes = {"fuse_pointwise"};
   Logger log(LogLevel::kError);
   auto plan = Builder(log).build_serialized_network(net, cfg);
   EXPECT_TRUE(plan.is_ok()) << plan.status().to_string();

@@ -13,18 +13,8 @@ using ir::Attribute;
 
 constexpr const char* kPass = "fuse_conv_activation";
 
-// The pipeline as a CUDA build at opt level 2 runs it, with every other pass disabled.
-Status run_fusion(ir::Graph& g, Backend backend = Backend::kCuda) {
-  BuilderConfig cfg;
-  cfg.backend = backend;
-  cfg.opt_level = 2;
-  for (const auto& e : passes::registered_passes()) {
-    auto p = e.make();
-    if (p->name() != std::string(kPass)) cfg.disabled_passes.push_back(p->name());
-  }
-  Logger log(LogLevel::kOff);
-  return passes::run_passes(g, cfg, log);
-}
+// The pipeline as a CUDA build runs it, with every other pass disabled.
+Status run_fusion(ir::Graph& g, Backend backend = Backend::kCuda) { return test::run_only(g, kPass, backend); }
 
 // Runs the fusion and checks that the outputs on seeded random inputs do not change.
 void fuse_and_compare(ir::Graph& g, double tol = 1e-5) {

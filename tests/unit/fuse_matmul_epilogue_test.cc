@@ -14,17 +14,7 @@ using ir::Attribute;
 constexpr const char* kPass = "fuse_matmul_epilogue";
 
 /// Runs the pipeline with every pass but fuse_matmul_epilogue disabled, for `backend`.
-Status run_fusion(ir::Graph& g, Backend backend) {
-  BuilderConfig cfg;
-  cfg.backend = backend;
-  cfg.opt_level = 3;
-  for (const auto& e : passes::registered_passes()) {
-    auto p = e.make();
-    if (std::string(p->name()) != kPass) cfg.disabled_passes.push_back(p->name());
-  }
-  Logger log(LogLevel::kOff);
-  return passes::run_passes(g, cfg, log);
-}
+Status run_fusion(ir::Graph& g, Backend backend) { return run_only(g, kPass, backend); }
 
 /// Fuses for CUDA and checks outputs on seeded inputs are unchanged (CPU kernels).
 void fuse_and_compare(ir::Graph& g, double tol = 1e-5) {

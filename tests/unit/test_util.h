@@ -198,9 +198,11 @@ struct OpRunner {
 
 // ---- graph passes -------------------------------------------------------------------------
 
-/// Runs the pipeline with every registered pass except `pass` disabled.
-inline Status run_only(ir::Graph& g, const std::string& pass) {
+/// Runs the pipeline, as a build for `backend` runs it, with every registered pass except
+/// `pass` disabled (backend-specific passes run only for their backend).
+inline Status run_only(ir::Graph& g, const std::string& pass, Backend backend = Backend::kCpu) {
   BuilderConfig cfg;
+  cfg.backend = backend;
   cfg.opt_level = 3;
   bool found = false;
   for (const auto& e : passes::registered_passes()) {

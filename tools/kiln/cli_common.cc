@@ -140,12 +140,15 @@ Result<std::string> read_file(const std::string& path) {
   if (std::filesystem::is_directory(path, ec))
     return Status(ErrorCode::kIoError, "'" + path + "' is a directory, not a file",
                   "check the path");
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f)
     return Status(ErrorCode::kIoError, "cannot open '" + path + "'",
                   "check the path and permissions");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return Status(ErrorCode::kIoError, "cannot read '" + path + "'", "check the file");
+  const std::streamoff size = f.tellg();
+  std::string bytes(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+  f.seekg(0);
+  if (size < 0 || (size > 0 && !f.read(bytes.data(), size)))
+    return Status(ErrorCode::kIoError, "cannot read '" + path + "'", "check the file");
   return bytes;
 }
 

@@ -238,6 +238,12 @@ int print_text(const std::string& path, const PlanView& pv, const std::vector<La
             << " bytes), weights " << format_bytes(info.weights_bytes) << " ("
             << group_digits(info.weights_bytes) << " bytes)\n"
             << "  build info: " << (info.build_info.empty() ? "-" : info.build_info) << "\n";
+  const json bi = json::parse(info.build_info, nullptr, /*allow_exceptions=*/false);
+  if (!bi.is_discarded() && bi.contains("kernels_per_inference")) {
+    const json& k = bi["kernels_per_inference"];
+    std::cout << "  kernels per inference: " << k.value("after_fusion", 0) << " ("
+              << k.value("before_fusion", 0) << " before fusion)\n";
+  }
   std::vector<std::vector<std::string>> io;
   for (const ir::Value* v : pv.graph->inputs)
     io.push_back({"input", v->name, typed_shape(v->dtype, v->shape)});

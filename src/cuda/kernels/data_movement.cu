@@ -601,6 +601,41 @@ __global__ void pad_kernel(const Unit* __restrict__ src, Unit* __restrict__ dst,
   }
 }
 
+/// Constant-mode Pad whose innermost output axis is padded and short: one thread per
+/// output row of kPer elements, written as one R store (e.g. channels 3 → 4 of an NHWC
+/// output: three 2-byte loads, one 8-byte store per pixel, where the element kernel makes
+/// four 2-byte stores with an index division each). The row's source elements may be
+/// strided (an NCHW input: one per channel plane; neighbouring threads still read
+/// neighbouring addresses). `p` holds the outer axes; `last` the innermost.
+template <typename E, typename R>
+__global__ void pad_rows_kernel(const E* __restrict__ src, R* __restrict__ dst, int64_t rows,
+                                PadArgs<E> p, PadAxis last) {
+  constexpr int kPer = static_cast<int>(sizeof(R) / sizeof(E));
+  E fill = p.fill;
+  if (p.fill_ptr) memcpy(&fill, p.fill_ptr, sizeof(E));
+  KILN_GRID_STRIDE_LOOP(row, rows) {
+    int64_t rest = row, off = 0;
+    bool constant = false;
+    for (int d = p.rank - 1; d >= 0; --d) {
+      const PadAxis& a = p.ax[d];
+      const int64_t q = p.fast ? p.div[d].div(static_cast<uint32_t>(rest)) : rest / a.out;
+      const int64_t j = rest - q * a.out - a.lead;
+      rest = q;
+      constant |= j < 0 || j >= a.m;
+      off += (j + a.crop) * a.stride;
+    }
+    E v[kPer];
+#pragma unroll
+    for (int k = 0; k < kPer; ++k) {
+      const int64_t j = k - last.lead;
+      v[k] = !constant && j >= 0 && j < last.m ? src[off + (j + last.crop) * last.stride] : fill;
+    }
+    R r;
+    memcpy(&r, v, sizeof(R));
+    dst[row] = r;
+  }
+}
+
 class PadKernel final : public Kernel {
  public:
   PadKernel(std::vector<PadAxis> axes, int mode, size_t es, size_t vec, uint64_t fill_bits,
@@ -610,12 +645,21 @@ class PadKernel final : public Kernel {
         es_(es),
         vec_(vec),
         fill_bits_(fill_bits),
-        fill_input_(fill_input) {}
-  std::string tactic() const override { return "kiln:pad" + std::to_string(vec_ * 8); }
+        fill_input_(fill_input) {
+    // The row kernel: constant mode, a padded innermost output axis (else the element
+    // kernel's vector units apply) whose row is one 4/8/16-byte unit.
+    const PadAxis& last = axes_.back();
+    const size_t rb = row_bytes();
+    rows_ = mode_ == kPadConstant && last.m < last.out && es_ < rb && (rb == 4 || rb == 8 || rb == 16);
+  }
+  std::string tactic() const override {
+    return rows_ ? "kiln:pad_rows" + std::to_string(row_bytes() * 8) : "kiln:pad" + std::to_string(vec_ * 8);
+  }
 
   Status enqueue(const LaunchArgs& a) override {
     const void* src = a.inputs[0];
     void* dst = a.outputs[0];
+    if (rows_ && address_bits(dst) % row_bytes() == 0) return enqueue_rows(a);
     const size_t unit =
         vec_ > es_ && (address_bits(src) | address_bits(dst)) % vec_ == 0 ? vec_ : es_;
     const int64_t f = static_cast<int64_t>(unit / es_);
@@ -653,11 +697,43 @@ class PadKernel final : public Kernel {
   }
 
  private:
+  size_t row_bytes() const { return static_cast<size_t>(axes_.back().out) * es_; }
+
+  Status enqueue_rows(const LaunchArgs& a) {
+    return dispatch_unit(es_, [&](auto e) -> Status {
+      using E = decltype(e);
+      return dispatch_unit(row_bytes(), [&](auto r) -> Status {
+        using R = decltype(r);
+        if constexpr (sizeof(R) <= sizeof(E) || sizeof(R) % sizeof(E) != 0) {
+          return Status(ErrorCode::kInternal, "pad_rows: row unit not a multiple of the element");
+        } else {
+          PadArgs<E> p;
+          p.rank = static_cast<int>(axes_.size()) - 1;
+          int64_t rows = 1;
+          for (int d = 0; d < p.rank; ++d) {
+            p.ax[d] = axes_[d];
+            rows *= p.ax[d].out;
+          }
+          std::memcpy(&p.fill, &fill_bits_, sizeof(E));
+          if (fill_input_ >= 0) p.fill_ptr = static_cast<const unsigned char*>(a.inputs[fill_input_]);
+          if (rows == 0) return Status::ok();
+          p.fast = rows < dm::kFastIndexLimit;
+          for (int d = 0; p.fast && d < p.rank; ++d) p.div[d] = dm::FastDiv(static_cast<uint32_t>(p.ax[d].out));
+          pad_rows_kernel<E, R><<<grid_for(rows), kBlock, 0, a.stream>>>(
+              static_cast<const E*>(a.inputs[0]), static_cast<R*>(a.outputs[0]), rows, p, axes_.back());
+          KILN_CUDA_CHECK_LAUNCH("pad_rows_kernel");
+          return Status::ok();
+        }
+      });
+    });
+  }
+
   std::vector<PadAxis> axes_;
   int mode_;
   size_t es_, vec_;
   uint64_t fill_bits_;
   int fill_input_;  ///< input holding the constant on the device, or -1
+  bool rows_ = false;  ///< pad_rows_kernel applies (see the constructor)
 };
 
 Result<std::unique_ptr<Kernel>> create_pad(const KernelConfig& cfg) {
