@@ -68,6 +68,9 @@ const std::vector<ReduceLayout>& reduce_layouts() {
     v.push_back({"size-1 axis", {5, 1, 7}, {1}, true});
     v.push_back({"split rows", {1, 1 << 20}, {1}, false});
     v.push_back({"split cols", {65536, 8}, {0}, true});
+    v.push_back({"cols, 16-byte vectors", {3, 1000, 40}, {1}, false});        // inner % 8 == 0
+    v.push_back({"cols, vectors, split", {2, 4097, 264}, {1}, true});         // NHWC global pool shape
+    v.push_back({"cols, vectors, many tiles", {2, 33, 2048}, {-2}, false});
     v.push_back({"empty reduced axis", {3, 0, 4}, {1}, true});
     return v;
   }();

@@ -225,7 +225,8 @@ Result<std::unique_ptr<Kernel>> make_reduce_kernel(const KernelConfig& cfg, cons
                                                    const std::vector<int64_t>& dims,
                                                    const std::vector<bool>& mask) {
   ReducePlan plan;
-  if (!make_reduce_plan(dims, mask, has_fast_reduce_v<typename R::In>, cfg.res.sm_count, plan))
+  if (!make_reduce_plan(dims, mask, has_fast_reduce_v<typename R::In>, cfg.res.sm_count, plan,
+                        has_fast_reduce_v<typename R::In> ? pack_of_v<typename R::In> : 1))
     return cfg.unsupported("more than " + std::to_string(kMaxRank) +
                            " alternating kept/reduced dim groups");
   return std::unique_ptr<Kernel>(new ReduceKernel<R>(rd, plan));

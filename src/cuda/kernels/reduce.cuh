@@ -206,16 +206,19 @@ struct ReducePlan {
   StridedIndex kept{};   ///< general: row / outer index → input offset
   StridedIndex red{};    ///< general: reduced index → input offset
   int threads = kWarp;   ///< row kernel: threads per row; column kernel: blockDim.y
+  int vec = 1;           ///< column kernel: adjacent kept columns per thread (16-byte loads)
   int splits = 1;        ///< blocks sharing one output's reduced extent
   int64_t chunk = 0;     ///< reduced elements per split (a multiple of 8 when split)
 };
 
 /// Plans reducing a row-major tensor of `dims` over the dims where `mask` is true (for a
 /// channels-last tensor pass its physical dims). `fast`: the element type has the
-/// contiguous kernels (has_fast_reduce_v). Returns false when more than kMaxRank groups
-/// remain after merging (the caller reports unsupported).
+/// contiguous kernels (has_fast_reduce_v). `pack`: elements of one 16-byte load
+/// (pack_of_v), which the column kernel reads per thread when the kept inner extent is a
+/// multiple of it (e.g. a global pool over NHWC: channels contiguous). Returns false when
+/// more than kMaxRank groups remain after merging (the caller reports unsupported).
 inline bool make_reduce_plan(const std::vector<int64_t>& dims, const std::vector<bool>& mask,
-                             bool fast, int sm_count, ReducePlan& p) {
+                             bool fast, int sm_count, ReducePlan& p, int pack = 1) {
   p = ReducePlan{};
   std::vector<int64_t> sizes;
   std::vector<bool> red;
@@ -281,8 +284,9 @@ inline bool make_reduce_plan(const std::vector<int64_t>& dims, const std::vector
   } else {
     p.threads = 1;
     while (p.threads < 8 && p.threads < p.reduce) p.threads *= 2;
+    if (!p.general && pack > 1 && p.inner % pack == 0) p.vec = pack;
     const int tx = kReduceBlock / p.threads;
-    blocks = p.outer * ((p.inner + tx - 1) / tx);
+    blocks = p.outer * ((p.inner + static_cast<int64_t>(tx) * p.vec - 1) / (static_cast<int64_t>(tx) * p.vec));
     min_chunk = 32LL * p.threads;
   }
   p.splits = 1;
@@ -393,6 +397,57 @@ __global__ void __launch_bounds__(kReduceBlock)
   }
 }
 
+/// Column kernel reading V adjacent kept columns per thread with one 16-byte load per
+/// reduced index (p.vec == V, p.inner a multiple of V, x 16-byte aligned, not general):
+/// the global pool of an NHWC tensor reads whole channel vectors. Same split/partial
+/// contract as reduce_cols_kernel; the V accumulators merge across threadIdx.y one at a
+/// time through shared memory.
+template <typename R, int V>
+__global__ void __launch_bounds__(kReduceBlock)
+    reduce_cols_vec_kernel(R rd, const typename R::In* __restrict__ x, typename R::Out* __restrict__ y,
+                           typename R::Acc* __restrict__ partial, ReducePlan p) {
+  using In = typename R::In;
+  using Acc = typename R::Acc;
+  KILN_SHARED_ARRAY(Acc, smem, kReduceBlock);
+  const int tx = blockDim.x, by = blockDim.y;
+  const int64_t span = static_cast<int64_t>(tx) * V;
+  const int64_t tiles = (p.inner + span - 1) / span;
+  const int64_t r0 = static_cast<int64_t>(blockIdx.y) * p.chunk;
+  const int64_t r1 = min(p.reduce, r0 + p.chunk);
+  for (int64_t b = blockIdx.x; b < p.outer * tiles; b += gridDim.x) {
+    const int64_t o = b / tiles;
+    const int64_t i = (b - o * tiles) * span + static_cast<int64_t>(threadIdx.x) * V;
+    Acc acc[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[k] = rd.init();
+    if (i < p.inner) {  // p.inner % V == 0: the whole vector is in range
+      const In* px = x + o * p.reduce * p.inner + i;
+      for (int64_t r = r0 + threadIdx.y; r < r1; r += by) {
+        const Pack<In, V> pk = *reinterpret_cast<const Pack<In, V>*>(px + r * p.inner);
+#pragma unroll
+        for (int k = 0; k < V; ++k) rd.step(acc[k], pk.v[k], r);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      if (by > 1) {
+        smem[threadIdx.y * tx + threadIdx.x] = acc[k];
+        __syncthreads();
+        if (threadIdx.y == 0)
+          for (int j = 1; j < by; ++j) rd.combine(acc[k], smem[j * tx + threadIdx.x]);
+        __syncthreads();
+      }
+      if (threadIdx.y == 0 && i < p.inner) {
+        const int64_t out = o * p.inner + i + k;
+        if (partial)
+          partial[out * p.splits + blockIdx.y] = acc[k];
+        else
+          y[out] = rd.finish(acc[k]);
+      }
+    }
+  }
+}
+
 /// Merges the `splits` partial accumulators of every output.
 template <typename R>
 __global__ void reduce_merge_kernel(R rd, const typename R::Acc* __restrict__ partial,
@@ -435,10 +490,16 @@ Status launch_reduce(const ReducePlan& p, const R& rd, const typename R::In* x,
   } else {
     if constexpr (has_fast_reduce_v<In>) {
       const int tx = kReduceBlock / p.threads;
-      const int64_t tiles = (p.inner + tx - 1) / tx;
-      const unsigned grid = static_cast<unsigned>(std::min<int64_t>(p.outer * tiles, 1LL << 30));
       const dim3 block(tx, p.threads);
-      if (p.general) {
+      constexpr int V = pack_of_v<In>;
+      const bool vec = p.vec == V && V > 1 && !p.general && aligned16(x);
+      const int64_t span = static_cast<int64_t>(tx) * (vec ? V : 1);
+      const int64_t tiles = (p.inner + span - 1) / span;
+      const unsigned grid = static_cast<unsigned>(std::min<int64_t>(p.outer * tiles, 1LL << 30));
+      if (vec) {
+        reduce_cols_vec_kernel<R, V><<<dim3(grid, splits), block, 0, stream>>>(rd, x, y, partial, p);
+        KILN_CUDA_CHECK_LAUNCH("reduce_cols_vec");
+      } else if (p.general) {
         reduce_cols_kernel<R, true><<<dim3(grid, splits), block, 0, stream>>>(rd, x, y, partial, p);
         KILN_CUDA_CHECK_LAUNCH("reduce_cols_general");
       } else {
