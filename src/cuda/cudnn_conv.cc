@@ -45,6 +45,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -413,10 +414,30 @@ Result<BuiltGraph> build_graph(const KernelConfig& cfg, const ConvSpec& s, bool 
   KILN_FE_TRY(g.check_support());
   if (mode == PlanMode::kAll) {
     // The first max_plans configurations of the ranking not already taken (skip) that build.
-    for (int64_t i = 0; i < g.get_execution_plan_count() && static_cast<int64_t>(b.built.size()) < max_plans; ++i) {
-      std::string name;
-      if (skip && (!g.get_plan_name_at_index(i, name).is_good() || !skip->insert(name).second)) continue;
-      if (g.build_plan_at_index(i).is_good()) b.built.push_back(i);
+    // Runtime-fusion engines compile a kernel each (NVRTC, tenths of a second), so a batch of
+    // plans is finalized on one thread each (the front end's documented way to autotune:
+    // build_plan_at_index from several threads, each filling its own plan).
+    const int64_t count = g.get_execution_plan_count();
+    for (int64_t i = 0; i < count && static_cast<int64_t>(b.built.size()) < max_plans;) {
+      std::vector<int64_t> batch;
+      for (; i < count && static_cast<int64_t>(b.built.size() + batch.size()) < max_plans; ++i) {
+        std::string name;
+        if (skip && (!g.get_plan_name_at_index(i, name).is_good() || !skip->insert(name).second)) continue;
+        batch.push_back(i);
+      }
+      std::vector<char> ok(batch.size(), 0);
+      std::vector<std::thread> workers;
+      for (size_t k = 0; k < batch.size(); ++k)
+        workers.emplace_back([&g, &ok, &batch, k] {
+          try {
+            ok[k] = g.build_plan_at_index(batch[k]).is_good();
+          } catch (const std::exception&) {  // the front end throws on a few internal errors
+            ok[k] = 0;
+          }
+        });
+      for (auto& w : workers) w.join();
+      for (size_t k = 0; k < batch.size(); ++k)
+        if (ok[k]) b.built.push_back(batch[k]);
     }
     if (b.built.empty()) return cfg.unsupported("cuDNN built none of its engine configurations");
   } else if (mode == PlanMode::kReplay) {
