@@ -75,7 +75,7 @@ Status lower_precision(ir::Graph& g, DataType to) {
   std::unordered_set<const ir::Node*> low;
   for (const auto& n : g.nodes()) {
     auto it = table.find(n->op_type);
-    if (it == table.end() || !n->domain.empty() && n->domain != "kiln") continue;
+    if (it == table.end() || (!n->domain.empty() && n->domain != "kiln")) continue;
     if (is_fused_pointwise(*n) && !fused_pointwise_runs_low(*n, table)) continue;
     bool any_f32 = false, ok = true;
     for (size_t k = 0; k < n->inputs.size(); ++k) {
