@@ -29,7 +29,6 @@
 #include <unordered_set>
 
 #include "ops/fused_conv.h"
-#include "ops/registry.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
 
@@ -210,10 +209,7 @@ void rewrite(ir::Graph& g, ir::Node* conv, const Chain& c,
   old->producer = nullptr;
   old->producer_output = -1;
   if (!c.residual && c.epilogue.act == FusedActivation::kNone) return;  // bias only: a Conv
-  conv->op_type = ops::kFusedConvOp;
-  conv->domain = ops::kFusedConvDomain;
-  conv->opset = ops::kFusedConvVersion;
-  conv->schema = OpRegistry::instance().find(conv->domain, conv->op_type, conv->opset);
+  retype_node(*conv, ops::kFusedConvDomain, ops::kFusedConvOp, ops::kFusedConvVersion);
   conv->inputs.resize(4, nullptr);
   conv->inputs[3] = c.residual;
   while (!conv->inputs.empty() && !conv->inputs.back()) conv->inputs.pop_back();

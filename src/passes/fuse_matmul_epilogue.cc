@@ -170,7 +170,7 @@ bool fuse_one(ir::Graph& g, const UseMap& uses, ir::Node* mm,
       g.add_node("FusedMatMul", name, {a, b, bias_value}, {act.result}, ops::kFusedMatMulDomain, 1);
   f->attrs["activation"] = ir::Attribute::from_string(act.name);
   if (act.name == "Gelu") f->attrs["approximate"] = ir::Attribute::from_string(act.approximate);
-  f->schema = OpRegistry::instance().find(ops::kFusedMatMulDomain, "FusedMatMul", 1);
+  retype_node(*f, ops::kFusedMatMulDomain, "FusedMatMul", 1);
   g.opset_imports.emplace(ops::kFusedMatMulDomain, 1);
   return true;
 }

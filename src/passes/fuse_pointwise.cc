@@ -47,7 +47,6 @@
 #include <vector>
 
 #include "ops/fused_pointwise.h"
-#include "ops/registry.h"
 #include "passes/pass.h"
 #include "passes/pass_util.h"
 
@@ -312,10 +311,7 @@ void rewrite(ir::Graph& g, const Group& grp, Fused f) {
   for (ir::Node* n : grp.nodes)
     if (n != exit) g.remove_node(n);
   exit->name = name;
-  exit->op_type = ops::kFusedPointwiseOp;
-  exit->domain = ops::kFusedPointwiseDomain;
-  exit->opset = ops::kFusedPointwiseVersion;
-  exit->schema = OpRegistry::instance().find(exit->domain, exit->op_type, exit->opset);
+  retype_node(*exit, ops::kFusedPointwiseDomain, ops::kFusedPointwiseOp, ops::kFusedPointwiseVersion);
   exit->inputs = std::move(f.inputs);
   exit->attrs.clear();
   ops::write_pw_program(*exit, f.program);

@@ -2,7 +2,16 @@
 
 #include <algorithm>
 
+#include "ops/registry.h"
+
 namespace kiln::passes {
+
+void retype_node(ir::Node& n, const char* domain, const char* op_type, int version) {
+  n.op_type = op_type;
+  n.domain = domain;
+  n.opset = version;
+  n.schema = OpRegistry::instance().find(n.domain, n.op_type, n.opset);
+}
 
 bool name_is_pinned(const ir::Graph& g, const ir::Value* v) {
   if (g.is_output(v)) return true;

@@ -43,6 +43,11 @@ bool bypass_node(ir::Graph& g, ir::Node* n, ir::Value* in, ir::Value* out);
 void absorb_consumer(ir::Graph& g, ir::Node* producer, int out_index, ir::Node* consumer,
                      ir::Value* result);
 
+/// Makes `n` a node of op `op_type` in `domain` at `version` (a fusion's kiln-domain op,
+/// e.g. kiln.FusedConv), with that op's schema; name, inputs, outputs and attributes stay
+/// for the caller to set.
+void retype_node(ir::Node& n, const char* domain, const char* op_type, int version);
+
 /// g's nodes in their current (topological) order: a sweep walks this snapshot so that it
 /// may remove nodes as it goes.
 std::vector<ir::Node*> node_snapshot(const ir::Graph& g);
