@@ -19,7 +19,7 @@ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITEC
   -DKILN_PYTHON="$VENV/bin/python" "${LAUNCHER[@]}" >/dev/null
 ninja -C "$BUILD" -j"$(nproc)" >&2
 
-BINS=("$BUILD/kiln" "$BUILD/text_detect" "$BUILD/tests/kiln_unit_tests" "$BUILD/tests/kiln_conformance")
+BINS=("$BUILD/kiln" "$BUILD/text_detect" "$BUILD/shape_switch" "$BUILD/tests/kiln_unit_tests" "$BUILD/tests/kiln_conformance")
 [ -x "$BUILD/tests/kiln_gpu_tests" ] && BINS+=("$BUILD/tests/kiln_gpu_tests")
 rm -rf dist && mkdir -p dist/bin dist/lib dist/tests
 # Present on any glibc-based Linux with a C++ runtime, or provided by the CUDA driver/toolkit.

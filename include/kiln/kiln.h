@@ -87,7 +87,20 @@ class Parser {
 enum class Precision { kFp32 = 0, kFp16 = 1, kBf16 = 2 };
 const char* precision_name(Precision p);
 
-/// Options of a build (TensorRT's IBuilderConfig).
+/// Allowed shapes of an engine's dynamic inputs (TensorRT's IOptimizationProfile). For each
+/// input with symbolic or unknown dims: the smallest (`min`), the most frequent (`opt`) and
+/// the largest (`max`) dims an execution context may run with, element-wise
+/// min <= opt <= max, one value per dimension (a dimension the model fixes is given as
+/// itself). A dimension with min == max becomes fixed in the plan. The CUDA builder times
+/// tactics at `opt` and sizes the activation arena for `max`; at run time
+/// ExecutionContext::set_input_shape rejects dims outside [min, max] (InputOutsideProfile).
+struct OptimizationProfile {
+  struct Range {
+    std::vector<int64_t> min, opt, max;
+  };
+  std::map<std::string, Range> inputs;  ///< input name → its range
+};
+
 /// One step of a long build phase (BuilderConfig::progress).
 struct BuildProgress {
   std::string phase;   ///< "autotune"
@@ -100,6 +113,7 @@ struct BuildProgress {
   bool cached = false; ///< the choice came from the timing cache
 };
 
+/// Options of a build (TensorRT's IBuilderConfig).
 struct BuilderConfig {
   Backend backend = Backend::kCpu;
   /// CUDA backend only.
@@ -116,8 +130,13 @@ struct BuilderConfig {
   int opt_level = 2;
   /// Passes to skip, by name (`kiln build --disable-pass=NAME`).
   std::vector<std::string> disabled_passes;
-  /// Concrete shapes for inputs with symbolic or unknown dims (name → dims).
+  /// Concrete shapes for inputs with symbolic or unknown dims (name → dims): a static plan.
   std::map<std::string, std::vector<int64_t>> input_shapes;
+  /// Optimisation profiles for a dynamic plan (`--min-shapes/--opt-shapes/--max-shapes`),
+  /// instead of input_shapes. Every dynamic input must be covered by every profile. The
+  /// CUDA backend needs one for a model with dynamic inputs; the CPU backend runs any
+  /// shape without one, and checks the ranges when given. Errors at build: ProfileInvalid.
+  std::vector<OptimizationProfile> profiles;
   /// Pass names after which to print the graph to the logger at info level ("all" = every).
   std::vector<std::string> dump_after;
   /// CUDA backend: time every tactic candidate of each layer on the GPU (cuDNN engine
@@ -177,6 +196,12 @@ class Engine {
   std::vector<std::string> output_names() const;
   /// Errors: NotFound (lists the valid names).
   Result<TensorDesc> tensor_desc(const std::string& name) const;
+  /// Number of optimisation profiles in the plan (0 for a static plan, or a dynamic CPU
+  /// plan built without one).
+  int num_optimization_profiles() const;
+  /// The [min, opt, max] dims of `input` in profile `profile`. Errors: NotFound (no such
+  /// input, or a static input), InvalidArgument (profile index out of range).
+  Result<OptimizationProfile::Range> profile_shape(const std::string& input, int profile) const;
   Backend backend() const;
   /// Creates per-inference state (activations); many contexts may share one engine.
   /// On the CUDA backend this allocates the context's activation arena and builds its
@@ -231,15 +256,32 @@ class ExecutionContext {
   explicit ExecutionContext(std::unique_ptr<Impl> impl);
   ~ExecutionContext();
   /// Binds an input. The data is read during execute(); the caller keeps it alive until
-  /// then. Errors: NotFound, InputShapeMismatch (dtype, rank or a fixed dim differs).
+  /// then. Its dims also set the input's shape, as set_input_shape does.
+  /// Errors: NotFound, InputShapeMismatch (dtype, rank or a fixed dim differs),
+  /// InputOutsideProfile.
   Status set_input(const std::string& name, const TensorView& tensor);
+  /// Selects the optimisation profile whose ranges set_input_shape checks (default 0;
+  /// TensorRT's setOptimizationProfileAsync). Errors: InvalidArgument (index out of range).
+  Status set_optimization_profile(int index);
+  int optimization_profile() const;
+  /// Sets the dims of a dynamic input for the next enqueue()/execute() (TensorRT's
+  /// setInputShape). Cheap when the shape was seen before: the CUDA backend keeps the
+  /// kernels, memory plan and CUDA graph of every input shape it ran. Errors: NotFound,
+  /// InputShapeMismatch (rank, or a fixed dim differs), InputOutsideProfile (a dim
+  /// outside the selected profile's [min, max]: the message names input, dimension, value
+  /// and range).
+  Status set_input_shape(const std::string& name, const std::vector<int64_t>& dims);
+  /// Current dims of an input (as set), or of an output (as the input shapes determine
+  /// it; TensorRT's getTensorShape). Errors: NotFound, DynamicShapeUnresolved (an input
+  /// with dynamic dims whose shape has not been set).
+  Result<std::vector<int64_t>> tensor_shape(const std::string& name) const;
   /// Runs the engine synchronously. Errors: MissingInput, KernelFailed (naming the node).
   Status execute();
   /// Output of the last execute(); valid until the next execute(). Errors: NotFound.
   Result<TensorView> output(const std::string& name) const;
   /// CUDA backend (TensorRT's setTensorAddress): binds device memory for an input or an
-  /// output, used by enqueue(). It must hold the tensor's bytes (dims and dtype from
-  /// Engine::tensor_desc, dense row-major) and stay valid while work is in flight.
+  /// output, used by enqueue(). It must hold the tensor's bytes (dims from tensor_shape,
+  /// dtype from Engine::tensor_desc, dense row-major) and stay valid while work is in flight.
   /// Errors: NotFound, InvalidArgument (null pointer, or a CPU engine).
   Status set_tensor_address(const std::string& name, void* device_ptr);
   /// CUDA backend (TensorRT's enqueueV3): enqueues one inference on `stream` (a

@@ -10,6 +10,7 @@
 #ifdef KILN_WITH_CUDA
 #include "cuda/backend.h"
 #endif
+#include "builder/profiles.h"
 #include "engine/plan.h"
 #include "ir/graph.h"
 #include "kiln/kiln.h"
@@ -79,6 +80,9 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
                   std::string("precision ") + precision_name(cfg.precision) + " needs the CUDA backend",
                   "the CPU backend computes in FP32: drop --fp16/--bf16, or add --backend cuda");
   KILN_RETURN_IF_ERROR(apply_input_shapes(g, cfg));
+  plan::PlanInfo info;
+  info.backend = cfg.backend;
+  KILN_ASSIGN_OR_RETURN(info.profiles, builder::apply_profiles(g, cfg));
   KILN_RETURN_IF_ERROR(resolve_schemas(g));
   KILN_RETURN_IF_ERROR(infer_graph(g));
   for (auto* v : g.inputs)
@@ -97,8 +101,6 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
   int after_fusion = launching_nodes(g);
   phase("passes");
   KILN_RETURN_IF_ERROR(ir::verify_graph(g));
-  plan::PlanInfo info;
-  info.backend = cfg.backend;
 #ifdef KILN_WITH_CUDA
   nlohmann::json bi;
   if (cfg.backend == Backend::kCuda) {
@@ -125,6 +127,7 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
   bi["disabled_passes"] = cfg.disabled_passes;
   bi["precision"] = precision_name(cfg.precision);
   bi["allow_tf32"] = cfg.allow_tf32;
+  bi["optimization_profiles"] = info.profiles.size();
   for (const auto& p : phases_) bi["phase_ms"][p.phase] = p.ms;
   info.build_info = bi.dump();
   auto bytes = plan::serialize(g, info);

@@ -46,6 +46,13 @@ Engine::MemoryStats memory_stats(const EngineState& e);
 /// Creates a context: stream, cuDNN/cuBLASLt handles, arena, kernels.
 Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState> e);
 
+/// Sets a dynamic input's dims (already checked against the profile) for the next enqueue.
+Status set_input_shape(ContextState& c, const std::string& name, const std::vector<int64_t>& dims);
+/// Forgets the dynamic inputs' dims (a new optimisation profile was selected).
+void clear_input_shapes(ContextState& c);
+/// Dims of an input or output for the current input dims (specialises the plan to them
+/// if that has not happened yet). Errors: those of specialisation.
+Result<std::vector<int64_t>> tensor_shape(ContextState& c, const std::string& name);
 Status set_tensor_address(ContextState& c, const std::string& name, void* ptr);
 Status enqueue(ContextState& c, void* stream);
 void set_cuda_graph(ContextState& c, bool on);

@@ -1,8 +1,10 @@
 #include "cuda/lower_node.h"
 
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
+#include "builder/specialize.h"
 #include "ops/fused_pointwise.h"
 
 namespace kiln::cuda {
@@ -49,6 +51,37 @@ Result<LoweredNode> lower_node(const ir::Node& n, const Resources& res, const Pr
   }
   out.kernel = std::move(k.value());
   out.kind = out.entry->alias_input0 ? NodeKind::kView : NodeKind::kKernel;
+  return out;
+}
+
+builder::MemoryPlanRules memory_rules(std::function<bool(const ir::Node&)> is_view) {
+  builder::MemoryPlanRules rules;
+  rules.is_alias = std::move(is_view);
+  rules.inplace_input = [](const ir::Node& n) { return inplace_input(n); };
+  return rules;
+}
+
+Result<LoweredGraph> lower_for_shapes(const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& dims,
+                                      const Resources& res, const Precision& p, bool keep_artifacts) {
+  LoweredGraph out;
+  KILN_ASSIGN_OR_RETURN(out.graph, builder::specialize(g, dims, true));
+  std::unordered_map<const ir::Node*, bool> view;
+  for (const auto& n : out.graph->nodes()) {
+    if (!keep_artifacts) n->tactic_artifact.clear();
+    auto ln = lower_node(*n, res, p, n->tactic == kTacticHost);
+    if (!ln.is_ok() && ln.status().code() == ErrorCode::kTacticUnavailable) {
+      // The tactic timed at the opt dims does not run at these: the library chooses.
+      n->tactic_params.clear();
+      n->tactic_artifact.clear();
+      ++out.heuristic_fallbacks;
+      ln = lower_node(*n, res, p, false);
+    }
+    if (!ln.is_ok()) return ln.status();
+    view[n.get()] = ln->kind == NodeKind::kView;
+    out.nodes.push_back(std::move(*ln));
+  }
+  KILN_ASSIGN_OR_RETURN(out.memory,
+                        builder::plan_memory(*out.graph, memory_rules([&](const ir::Node& n) { return view.at(&n); })));
   return out;
 }
 

@@ -1,5 +1,7 @@
 // Builder side of the CUDA backend: precision, kernel choice per node, memory plan.
+#include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <set>
 #include <string>
 
@@ -7,6 +9,8 @@
 #include "builder/layout.h"
 #include "builder/memory_plan.h"
 #include "builder/precision.h"
+#include "builder/profiles.h"
+#include "builder/specialize.h"
 #include "builder/timing_cache.h"
 #include "cuda/autotune.h"
 #include "cuda/backend.h"
@@ -56,19 +60,87 @@ Status check_layouts(const ir::Node& n, NodeKind kind) {
   return Status::ok();
 }
 
+/// The symbolic shapes of a dynamic graph's values, kept while the graph is lowered at
+/// the opt dims (keyed by value, checked by name: lowering removes and adds values).
+using SymbolicShapes = std::unordered_map<const ir::Value*, std::pair<std::string, Shape>>;
+
+/// Gives g's inputs `dims` and infers concrete shapes everywhere, in place, so that the
+/// structural lowering steps (precision, channel padding, layouts) see the opt shapes.
+/// Returns what restore_symbolic needs.
+Result<SymbolicShapes> set_shapes_in_place(ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& dims) {
+  SymbolicShapes saved;
+  for (const auto& v : g.values()) saved[v.get()] = {v->name, v->shape};
+  for (auto* in : g.inputs)
+    if (auto it = dims.find(in->name); it != dims.end()) in->shape = Shape::from(it->second);
+  for (const auto& v : g.values())
+    if (v->producer && !v->shape.is_static()) v->shape = Shape::unknown_rank();
+  KILN_RETURN_IF_ERROR(infer_graph(g));
+  return saved;
+}
+
+/// Undoes set_shapes_in_place after lowering: the values that were there get their
+/// symbolic shapes back, those lowering added are inferred from them.
+Status restore_symbolic(ir::Graph& g, const SymbolicShapes& saved) {
+  for (const auto& v : g.values()) {
+    auto it = saved.find(v.get());
+    if (it != saved.end() && it->second.first == v->name) v->shape = it->second.second;
+    else if (v->producer) v->shape = Shape::unknown_rank();
+  }
+  return infer_graph(g);
+}
+
+/// A dynamic plan at every profile's min and max (and the opt of profiles after the first,
+/// whose opt was lowered already): specialised and lowered as an execution context will,
+/// so a tactic or shape that fails there fails the build, not a user's first inference.
+/// Returns the largest activation arena (and naive sum) over those points.
+Result<builder::MemoryPlan> check_profiles(const ir::Graph& g, const plan::PlanInfo& info, const Resources& res,
+                                           const Precision& p, Logger& logger) {
+  builder::MemoryPlan worst;
+  for (size_t k = 0; k < info.profiles.size(); ++k) {
+    std::vector<std::pair<const char*, builder::ProfilePoint>> points = {{"min", builder::ProfilePoint::kMin},
+                                                                         {"max", builder::ProfilePoint::kMax}};
+    if (k > 0) points.push_back({"opt", builder::ProfilePoint::kOpt});
+    for (const auto& [what, point] : points) {
+      auto dims = builder::profile_dims(info.profiles[k], point);
+      auto lg = lower_for_shapes(g, dims, res, p, false);
+      if (!lg.is_ok())
+        return lg.status().with_context("optimisation profile " + std::to_string(k) + " at its " + what + " shapes");
+      worst.arena_bytes = std::max(worst.arena_bytes, lg->memory.arena_bytes);
+      worst.naive_bytes = std::max(worst.naive_bytes, lg->memory.naive_bytes);
+      logger.log(LogLevel::kInfo, "profile " + std::to_string(k) + " " + what + ": arena " +
+                                      std::to_string(lg->memory.arena_bytes) + " bytes, " +
+                                      std::to_string(lg->heuristic_fallbacks) +
+                                      " layers re-chosen by heuristics (their tactic does not run there)");
+    }
+  }
+  return worst;
+}
+
 }  // namespace
 
 Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info, Logger& logger,
                    const std::function<void(const char*)>& phase, LowerStats& stats) {
   KILN_ASSIGN_OR_RETURN(int cc, compute_capability(cfg.device));
+  // A dynamic plan is lowered at its first profile's opt dims: the structural steps
+  // (precision, padding, layouts) on the graph itself with those shapes set in place, the
+  // per-node choices (tactics) on a specialised copy; then the graph gets its symbolic
+  // shapes back and every profile's extremes are checked.
+  const bool dynamic = !info.profiles.empty();
+  const auto opt_dims = dynamic ? builder::profile_dims(info.profiles[0], builder::ProfilePoint::kOpt)
+                                : std::map<std::string, std::vector<int64_t>>{};
+  SymbolicShapes symbolic;
+  if (dynamic) {
+    KILN_ASSIGN_OR_RETURN(symbolic, set_shapes_in_place(g, opt_dims));
+  }
   for (const auto& v : g.values())
     if (!v->shape.is_static() && (v->producer || std::find(g.inputs.begin(), g.inputs.end(), v.get()) != g.inputs.end()))
       return Status(ErrorCode::kDynamicShapeUnresolved,
                     "tensor '" + v->name + "' has shape " + v->shape.to_string() +
-                        " after shape inference; the CUDA backend needs static shapes",
-                    "give every input a concrete shape with --shapes name:1x3x224x224 (optimisation profiles for "
-                    "dynamic shapes come with a later kiln); data-dependent ops (NonZero, Unique...) cannot "
-                    "run on the CUDA backend yet");
+                        " after shape inference; the CUDA backend needs static shapes or an optimisation profile",
+                    dynamic ? "its shape depends on tensor data (NonZero, Unique...), which the CUDA backend cannot "
+                              "plan memory for"
+                            : "give every input a concrete shape (--shapes name:1x3x224x224), or a range with "
+                              "--min-shapes/--opt-shapes/--max-shapes for a dynamic plan");
   if (cfg.precision != kiln::Precision::kFp32)
     KILN_RETURN_IF_ERROR(builder::lower_precision(g, cfg.precision == kiln::Precision::kFp16 ? DataType::kF16 : DataType::kBF16));
   phase("precision");
@@ -91,6 +163,16 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
                                     std::to_string(ls.constants) + " constants permuted");
   }
   phase("layout");
+  // Per-node choices are made on `lg`: the graph itself when static, else a copy
+  // specialised to the opt dims whose shape arithmetic is folded (as an execution
+  // context's will be), so that a node sees its shape inputs as constants.
+  std::unique_ptr<ir::Graph> opt_graph;
+  ir::Graph* lg = &g;
+  if (dynamic) {
+    KILN_RETURN_IF_ERROR(restore_symbolic(g, symbolic));
+    KILN_ASSIGN_OR_RETURN(opt_graph, builder::specialize(g, opt_dims, true));
+    lg = opt_graph.get();
+  }
 
   // Tactic selection: the timing cache first, then timing on this GPU.
   const std::string env = timing_environment(cfg.device);
@@ -111,7 +193,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
     if (cfg.progress) cfg.progress({"autotune", done, total, n.name, n.op_type, e.tactic, e.ms, cached});
   };
   AutotuneStats as;
-  KILN_ASSIGN_OR_RETURN(std::set<const ir::Node*> tuned, autotune_graph(g, h.res(), p, cache, ao, progress, as));
+  KILN_ASSIGN_OR_RETURN(std::set<const ir::Node*> tuned, autotune_graph(*lg, h.res(), p, cache, ao, progress, as));
   stats.tuned = as.tuned;
   stats.from_cache = as.from_cache;
   stats.candidates = as.candidates;
@@ -125,7 +207,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   std::map<std::string, int> host_ops;
   std::map<const ir::Node*, bool> view;
   const std::string extra = precision_signature(p);
-  for (const auto& n : g.nodes()) {
+  for (const auto& n : lg->nodes()) {
     NodeKind kind;
     if (tuned.count(n.get())) {
       kind = NodeKind::kKernel;  // built and timed by the autotuner: no need to build it again
@@ -168,10 +250,27 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
                                        ": those nodes run on the host (slow; CUDA graphs are disabled). "
                                        "`kiln build -v` says why per node");
   }
-  builder::MemoryPlanRules rules;
-  rules.is_alias = [&](const ir::Node& n) { return view.at(&n); };
-  rules.inplace_input = [](const ir::Node& n) { return inplace_input(n); };
-  KILN_ASSIGN_OR_RETURN(builder::MemoryPlan mp, builder::plan_memory(g, rules));
+  builder::MemoryPlan mp;
+  if (dynamic) {
+    // Copy the choices back; nodes the specialisation folded are shape arithmetic.
+    std::unordered_map<std::string, const ir::Node*> chosen;
+    for (const auto& n : lg->nodes()) chosen[n->name] = n.get();
+    for (const auto& n : g.nodes()) {
+      auto it = chosen.find(n->name);
+      if (it == chosen.end()) {
+        n->tactic = kTacticShape;
+        continue;
+      }
+      n->tactic = it->second->tactic;
+      n->tactic_params = it->second->tactic_params;
+      n->tactic_ms = it->second->tactic_ms;
+      n->tactic_artifact = it->second->tactic_artifact;
+    }
+    opt_graph.reset();
+    KILN_ASSIGN_OR_RETURN(mp, check_profiles(g, info, h.res(), p, logger));
+  } else {
+    KILN_ASSIGN_OR_RETURN(mp, builder::plan_memory(g, memory_rules([&](const ir::Node& n) { return view.at(&n); })));
+  }
   info.compute_capability = cc;
   info.precision = cfg.precision;
   info.allow_tf32 = cfg.allow_tf32;

@@ -203,10 +203,19 @@ std::vector<uint8_t> serialize(const ir::Graph& g, const PlanInfo& info) {
   std::vector<flatbuffers::Offset<fb::OpsetImport>> opsets;
   for (const auto& [d, v] : g.opset_imports) opsets.push_back(fb::CreateOpsetImport(w.fbb, w.fbb.CreateString(d), v));
   auto ov = w.fbb.CreateVector(opsets);
+  std::vector<flatbuffers::Offset<fb::Profile>> profiles;
+  for (const auto& prof : info.profiles) {
+    std::vector<flatbuffers::Offset<fb::ProfileInput>> ins;
+    for (const auto& [name, r] : prof.inputs)
+      ins.push_back(fb::CreateProfileInput(w.fbb, w.fbb.CreateString(name), w.fbb.CreateVector(r.min),
+                                           w.fbb.CreateVector(r.opt), w.fbb.CreateVector(r.max)));
+    profiles.push_back(fb::CreateProfile(w.fbb, w.fbb.CreateVector(ins)));
+  }
+  auto pv = w.fbb.CreateVector(profiles);
   auto plan = fb::CreatePlan(w.fbb, w.fbb.CreateString(KILN_VERSION), w.fbb.CreateString(backend_name(info.backend)),
                              info.compute_capability, root, ov, w.weights_size, w.fbb.CreateString(info.build_info),
                              info.arena_bytes, info.naive_bytes, w.fbb.CreateString(precision_name(info.precision)),
-                             info.allow_tf32);
+                             info.allow_tf32, pv);
   w.fbb.Finish(plan, "KLNP");
   size_t fb_size = w.fbb.GetSize();
   size_t weights_off = align_up(kPreambleBytes + fb_size, kWeightAlign);
@@ -270,6 +279,21 @@ Result<LoadedPlan> load(std::shared_ptr<void> storage, size_t size) {
   const std::string prec = plan->precision() ? plan->precision()->str() : "fp32";
   lp.info.precision = prec == "fp16" ? Precision::kFp16 : prec == "bf16" ? Precision::kBf16 : Precision::kFp32;
   lp.info.allow_tf32 = plan->allow_tf32();
+  if (plan->profiles())
+    for (const auto* pd : *plan->profiles()) {
+      OptimizationProfile prof;
+      if (pd->inputs())
+        for (const auto* in : *pd->inputs()) {
+          auto ints = [](const flatbuffers::Vector<int64_t>* v) {
+            return v ? std::vector<int64_t>(v->begin(), v->end()) : std::vector<int64_t>{};
+          };
+          OptimizationProfile::Range r{ints(in->min()), ints(in->opt()), ints(in->max())};
+          if (!in->name() || r.min.size() != r.opt.size() || r.min.size() != r.max.size())
+            return corrupt("an optimisation profile entry is incomplete");
+          prof.inputs[in->name()->str()] = std::move(r);
+        }
+      lp.info.profiles.push_back(std::move(prof));
+    }
   lp.graph = std::make_unique<ir::Graph>();
   if (plan->opset_imports())
     for (const auto* o : *plan->opset_imports())

@@ -36,6 +36,8 @@ struct PlanInfo {
   uint64_t naive_bytes = 0;     ///< CUDA: sum of activation tensor sizes
   Precision precision = Precision::kFp32;
   bool allow_tf32 = true;
+  /// Dynamic plans: the optimisation profiles (empty for a static plan).
+  std::vector<OptimizationProfile> profiles;
 };
 
 /// Serialises `g` (weights = all constant values, also inside subgraphs and attribute

@@ -210,4 +210,42 @@ size_t Graph::total_node_count() const {
   return n;
 }
 
+std::unique_ptr<Graph> clone_graph(const Graph& g) {
+  auto out = std::make_unique<Graph>();
+  out->name = g.name;
+  out->opset_imports = g.opset_imports;
+  std::unordered_map<const Value*, Value*> map;
+  for (const auto& v : g.values()) {
+    Value* c = out->add_value(v->name, v->dtype, v->shape);
+    c->constant = v->constant;
+    c->mem_offset = v->mem_offset;
+    c->layout = v->layout;
+    map[v.get()] = c;
+  }
+  auto remap = [&](const std::vector<Value*>& vs) {
+    std::vector<Value*> r;
+    r.reserve(vs.size());
+    for (const Value* v : vs) r.push_back(v ? map.at(v) : nullptr);
+    return r;
+  };
+  for (const auto& n : g.nodes()) {
+    Node* c = out->add_node(n->op_type, n->name, remap(n->inputs), remap(n->outputs), n->domain, n->opset);
+    c->attrs = n->attrs;
+    for (auto& [name, a] : c->attrs) {  // bodies are re-inferred per specialisation: copy them
+      if (a.g) a.g = clone_graph(*a.g);
+      for (auto& sg : a.graphs) sg = clone_graph(*sg);
+    }
+    c->implicit_inputs = remap(n->implicit_inputs);
+    c->schema = n->schema;
+    c->tactic = n->tactic;
+    c->tactic_params = n->tactic_params;
+    c->tactic_ms = n->tactic_ms;
+    c->tactic_artifact = n->tactic_artifact;
+  }
+  out->inputs = remap(g.inputs);
+  out->outputs = remap(g.outputs);
+  out->captures = remap(g.captures);
+  return out;
+}
+
 }  // namespace kiln::ir

@@ -166,6 +166,12 @@ class Graph {
   uint64_t name_counter_ = 0;
 };
 
+/// A copy of `g` whose values and nodes are new objects in the same order (the i-th value
+/// or node of the copy is the i-th of `g`), with every field and annotation copied.
+/// Subgraphs (If/Loop/Scan bodies) are copied too, constant data is shared (immutable).
+/// Used to specialise a dynamic plan to concrete input shapes without touching the plan.
+std::unique_ptr<Graph> clone_graph(const Graph& g);
+
 /// Text rendering of a graph (one line per node with shapes and dtypes); subgraphs
 /// indented. The main debugging aid (`kiln build --dump-after=PASS`).
 std::string print_graph(const Graph& g);

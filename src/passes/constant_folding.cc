@@ -121,22 +121,7 @@ class ConstantFolding : public Pass {
     bool any = false;
     // Topological order: a node folded here makes its readers' inputs constant, so whole
     // constant chains fold in one sweep.
-    for (ir::Node* n : node_snapshot(g)) {
-      if (!foldable(*n)) continue;
-      std::optional<Folded> folded = fold_shape_query(*n);
-      if (!folded) folded = fold_by_kernel(*n);
-      if (!folded) continue;
-      std::vector<ir::Value*> outs = n->outputs;
-      g.remove_node(n);
-      for (size_t i = 0; i < outs.size() && i < folded->size(); ++i) {
-        if (!outs[i]) continue;
-        HostTensor& t = (*folded)[i];
-        outs[i]->dtype = t.dtype();
-        outs[i]->shape = t.shape();
-        outs[i]->constant = std::make_shared<const HostTensor>(std::move(t));
-      }
-      any = true;
-    }
+    for (ir::Node* n : node_snapshot(g)) any |= fold_node(g, n);
     if (any) g.remove_unused_values();
     changed |= any;
     return Status::ok();
@@ -144,6 +129,23 @@ class ConstantFolding : public Pass {
 };
 
 }  // namespace
+
+bool fold_node(ir::Graph& g, ir::Node* n) {
+  if (!foldable(*n)) return false;
+  std::optional<Folded> folded = fold_shape_query(*n);
+  if (!folded) folded = fold_by_kernel(*n);
+  if (!folded) return false;
+  std::vector<ir::Value*> outs = n->outputs;
+  g.remove_node(n);
+  for (size_t i = 0; i < outs.size() && i < folded->size(); ++i) {
+    if (!outs[i]) continue;
+    HostTensor& t = (*folded)[i];
+    outs[i]->dtype = t.dtype();
+    outs[i]->shape = t.shape();
+    outs[i]->constant = std::make_shared<const HostTensor>(std::move(t));
+  }
+  return true;
+}
 
 KILN_REGISTER_PASS(ConstantFolding, 300);
 

@@ -48,6 +48,11 @@ void absorb_consumer(ir::Graph& g, ir::Node* producer, int out_index, ir::Node* 
 /// for the caller to set.
 void retype_node(ir::Node& n, const char* domain, const char* op_type, int version);
 
+/// Constant folding of one node (passes/constant_folding.cc: the pattern and legality are
+/// described there): when `n` folds, its outputs become constants in place, `n` is removed
+/// and true is returned. Unused values are left for Graph::remove_unused_values.
+bool fold_node(ir::Graph& g, ir::Node* n);
+
 /// g's nodes in their current (topological) order: a sweep walks this snapshot so that it
 /// may remove nodes as it goes.
 std::vector<ir::Node*> node_snapshot(const ir::Graph& g);

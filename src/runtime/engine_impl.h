@@ -25,6 +25,12 @@ struct Engine::Impl {
 
 struct ExecutionContext::Impl {
   const Engine* engine = nullptr;
+  int profile = 0;  ///< selected optimisation profile
+  /// Dims of the dynamic inputs, as set by set_input_shape / set_input.
+  std::map<std::string, std::vector<int64_t>> shapes;
+  /// CPU backend: output dims for `shapes` (tensor_shape), computed once per signature.
+  std::vector<int64_t> out_dims_signature;
+  std::map<std::string, std::vector<int64_t>> out_dims;
   std::map<std::string, HostTensor> inputs;
   std::vector<HostTensor> outputs;
   bool profiling = false;

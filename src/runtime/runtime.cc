@@ -1,10 +1,12 @@
 // Runtime → Engine → ExecutionContext on the CPU backend (the graph executor over the op
 // table's kernels).
+#include <algorithm>
 #include <fstream>
 
 #ifdef KILN_WITH_CUDA
 #include "cuda/backend.h"
 #endif
+#include "builder/specialize.h"
 #include "ops/registry.h"
 #include "runtime/engine_impl.h"
 #include "runtime/executor.h"
@@ -53,6 +55,23 @@ Result<TensorDesc> Engine::tensor_desc(const std::string& name) const {
   TensorDesc d{v->name, v->dtype, {}};
   for (const auto& dim : v->shape.dims) d.dims.push_back(dim.is_known() ? dim.value : -1);
   return d;
+}
+
+int Engine::num_optimization_profiles() const { return static_cast<int>(impl_->plan.info.profiles.size()); }
+
+Result<OptimizationProfile::Range> Engine::profile_shape(const std::string& input, int profile) const {
+  const auto& profiles = impl_->plan.info.profiles;
+  if (profile < 0 || profile >= static_cast<int>(profiles.size()))
+    return Status(ErrorCode::kInvalidArgument,
+                  "optimisation profile " + std::to_string(profile) + " does not exist; the plan has " +
+                      std::to_string(profiles.size()),
+                  profiles.empty() ? "the plan is static, or was built without --min-shapes/--max-shapes"
+                                   : "valid indices are 0.." + std::to_string(profiles.size() - 1));
+  auto it = profiles[profile].inputs.find(input);
+  if (it == profiles[profile].inputs.end())
+    return Status(ErrorCode::kNotFound, "optimisation profile " + std::to_string(profile) + " has no input '" + input + "'",
+                  impl_->find_input(input) ? "the input is static" : list_names(input_names()));
+  return it->second;
 }
 
 std::unique_ptr<ExecutionContext> Engine::create_execution_context() {
@@ -123,6 +142,53 @@ Result<std::unique_ptr<Engine>> Runtime::deserialize_file(const std::string& pat
 ExecutionContext::ExecutionContext(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ExecutionContext::~ExecutionContext() = default;
 
+namespace {
+
+/// `bound` widened element-wise to include `dims` (max when `up`, else min).
+std::vector<int64_t> widened(std::vector<int64_t> bound, const std::vector<int64_t>& dims, bool up) {
+  for (size_t i = 0; i < bound.size() && i < dims.size(); ++i)
+    bound[i] = up ? std::max(bound[i], dims[i]) : std::min(bound[i], dims[i]);
+  return bound;
+}
+
+/// Checks `dims` for engine input `v`: rank and the plan's fixed dims (InputShapeMismatch),
+/// then the selected profile's ranges (InputOutsideProfile).
+Status check_input_dims(const Engine::Impl& e, const ir::Value& v, const std::vector<int64_t>& dims, int profile) {
+  const std::string& name = v.name;
+  if (v.shape.rank_known) {
+    bool bad = v.shape.rank() != dims.size();
+    for (size_t i = 0; !bad && i < dims.size(); ++i) bad = v.shape.dims[i].is_known() && v.shape.dims[i].value != dims[i];
+    if (bad)
+      return Status(ErrorCode::kInputShapeMismatch,
+                    "input '" + name + "' expects shape " + v.shape.to_string() + ", got " + dims_to_string(dims),
+                    e.plan.info.profiles.empty()
+                        ? "build the plan for this shape (kiln build --shapes " + name + ":" + dims_to_string(dims) + ")"
+                        : "only the dynamic dims can vary; `kiln inspect` shows the plan's optimisation profiles");
+  }
+  for (auto d : dims)
+    if (d < 0) return Status(ErrorCode::kInputShapeMismatch, "input '" + name + "' has a negative dimension", "");
+  const auto& profiles = e.plan.info.profiles;
+  if (profiles.empty()) return Status::ok();
+  auto it = profiles[profile].inputs.find(name);
+  if (it == profiles[profile].inputs.end()) return Status::ok();
+  const auto& r = it->second;
+  for (size_t d = 0; d < dims.size() && d < r.min.size(); ++d)
+    if (dims[d] < r.min[d] || dims[d] > r.max[d])
+      return Status(ErrorCode::kInputOutsideProfile,
+                    "input '" + name + "' dimension " + std::to_string(d) + " is " + std::to_string(dims[d]) +
+                        ", outside the range [" + std::to_string(r.min[d]) + ", " + std::to_string(r.max[d]) +
+                        "] of optimisation profile " + std::to_string(profile) + " (min " + dims_to_string(r.min) +
+                        ", max " + dims_to_string(r.max) + "; got " + dims_to_string(dims) + ")",
+                    std::string(dims[d] > r.max[d] ? "split, crop or downscale the input"
+                                                   : "pad or upscale the input") +
+                        " into the range, select another profile (set_optimization_profile), or rebuild with a wider "
+                        "profile: kiln build --" + (dims[d] > r.max[d] ? "max" : "min") + "-shapes " + name + ":" +
+                        dims_to_string(widened(dims[d] > r.max[d] ? r.max : r.min, dims, dims[d] > r.max[d])) + " ...");
+  return Status::ok();
+}
+
+}  // namespace
+
 Status ExecutionContext::set_input(const std::string& name, const TensorView& t) {
   const auto& e = *impl_->engine;
   const ir::Value* v = e.impl().find_input(name);
@@ -131,20 +197,77 @@ Status ExecutionContext::set_input(const std::string& name, const TensorView& t)
     return Status(ErrorCode::kInputShapeMismatch,
                   "input '" + name + "' expects dtype " + dtype_name(v->dtype) + ", got " + dtype_name(t.dtype),
                   "convert the data to the engine's input type");
-  if (v->shape.rank_known) {
-    bool bad = v->shape.rank() != t.dims.size();
-    for (size_t i = 0; !bad && i < t.dims.size(); ++i)
-      bad = v->shape.dims[i].is_known() && v->shape.dims[i].value != t.dims[i];
-    if (bad)
-      return Status(ErrorCode::kInputShapeMismatch,
-                    "input '" + name + "' expects shape " + v->shape.to_string() + ", got " + dims_to_string(t.dims),
-                    "build the plan for this shape (kiln build --shapes " + name + ":" + dims_to_string(t.dims) + ")");
-  }
-  for (auto d : t.dims)
-    if (d < 0) return Status(ErrorCode::kInputShapeMismatch, "input '" + name + "' has a negative dimension", "");
   if (!t.data && t.numel() > 0) return Status(ErrorCode::kInvalidArgument, "input '" + name + "' has no data", "");
+  KILN_RETURN_IF_ERROR(set_input_shape(name, t.dims));
   impl_->inputs[name] = HostTensor::wrap(t.dtype, t.dims, t.data, nullptr);
   return Status::ok();
+}
+
+Status ExecutionContext::set_optimization_profile(int index) {
+  const int n = impl_->engine->num_optimization_profiles();
+  if (index < 0 || index >= std::max(n, 1))
+    return Status(ErrorCode::kInvalidArgument,
+                  "optimisation profile " + std::to_string(index) + " does not exist; the plan has " + std::to_string(n),
+                  n ? "valid indices are 0.." + std::to_string(n - 1) : "a plan without profiles has only index 0");
+  if (index != impl_->profile) {
+    // The shapes and data bound so far may lie outside the new ranges: set them again.
+    impl_->shapes.clear();
+    impl_->inputs.clear();
+#ifdef KILN_WITH_CUDA
+    if (impl_->cuda) cuda::clear_input_shapes(*impl_->cuda);
+#endif
+  }
+  impl_->profile = index;
+  return Status::ok();
+}
+
+int ExecutionContext::optimization_profile() const { return impl_->profile; }
+
+Status ExecutionContext::set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
+  const auto& e = *impl_->engine;
+  const ir::Value* v = e.impl().find_input(name);
+  if (!v) return Status(ErrorCode::kNotFound, "engine has no input '" + name + "'", list_names(e.input_names()));
+  KILN_RETURN_IF_ERROR(check_input_dims(e.impl(), *v, dims, impl_->profile));
+  if (v->shape.is_static()) return Status::ok();
+  auto& cur = impl_->shapes[name];
+  if (cur == dims) return Status::ok();
+  cur = dims;
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::set_input_shape(*impl_->cuda, name, dims);
+#endif
+  return Status::ok();
+}
+
+Result<std::vector<int64_t>> ExecutionContext::tensor_shape(const std::string& name) const {
+  const auto& e = *impl_->engine;
+  const ir::Value* v = e.impl().find_input(name);
+  if (!v) v = e.impl().find_output(name);
+  if (!v) {
+    auto all = e.input_names();
+    for (auto& o : e.output_names()) all.push_back(o);
+    return Status(ErrorCode::kNotFound, "engine has no input or output '" + name + "'", list_names(all));
+  }
+  if (v->shape.is_static()) return *v->shape.concrete();
+  if (auto it = impl_->shapes.find(name); it != impl_->shapes.end()) return it->second;
+  const ir::Graph& g = e.graph();
+  for (const auto* in : g.inputs)
+    if (!in->shape.is_static() && !impl_->shapes.count(in->name))
+      return Status(ErrorCode::kDynamicShapeUnresolved,
+                    in->name == name ? "the shape of dynamic input '" + name + "' " + in->shape.to_string() + " is not set"
+                                     : "the shape of '" + name + "' depends on dynamic input '" + in->name + "' " +
+                                           in->shape.to_string() + ", whose shape is not set",
+                    "call set_input_shape (or set_input) for every dynamic input first");
+#ifdef KILN_WITH_CUDA
+  if (impl_->cuda) return cuda::tensor_shape(*impl_->cuda, name);
+#endif
+  const std::vector<int64_t> sig = builder::shape_signature(g, impl_->shapes);
+  if (sig != impl_->out_dims_signature) {
+    KILN_ASSIGN_OR_RETURN(auto s, builder::specialize(g, impl_->shapes, false));
+    impl_->out_dims.clear();
+    for (const auto* o : s->outputs) impl_->out_dims[o->name] = *o->shape.concrete();
+    impl_->out_dims_signature = sig;
+  }
+  return impl_->out_dims.at(name);
 }
 
 Status ExecutionContext::execute() {
@@ -153,8 +276,17 @@ Status ExecutionContext::execute() {
   std::string missing;
   for (auto* v : g.inputs) {
     auto it = impl_->inputs.find(v->name);
-    if (it == impl_->inputs.end()) missing += (missing.empty() ? "'" : ", '") + v->name + "'";
-    else inputs.push_back(it->second);
+    if (it == impl_->inputs.end()) {
+      missing += (missing.empty() ? "'" : ", '") + v->name + "'";
+      continue;
+    }
+    auto shape = impl_->shapes.find(v->name);
+    if (shape != impl_->shapes.end() && shape->second != it->second.dims())
+      return Status(ErrorCode::kInputShapeMismatch,
+                    "input '" + v->name + "' was bound with dims " + dims_to_string(it->second.dims()) +
+                        ", but its shape was then set to " + dims_to_string(shape->second),
+                    "bind data of the new shape with set_input");
+    inputs.push_back(it->second);
   }
   if (!missing.empty())
     return Status(ErrorCode::kMissingInput, "inputs " + missing + " were not set", "call set_input for every engine input");

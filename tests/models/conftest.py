@@ -7,6 +7,8 @@ def pytest_configure(config):
     for name in export_models.MODELS:
         config.addinivalue_line("markers", f"{name}: real-model test of {name}")
     config.addinivalue_line("markers", "text_detect: examples/text_detect vs rapidocr")
+    config.addinivalue_line("markers", "dynamic: one dynamic plan per model, run at several "
+                            "input shapes (export_models.DYNAMIC_MODELS)")
 
 
 def pytest_terminal_summary(terminalreporter):

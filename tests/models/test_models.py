@@ -41,6 +41,36 @@ def run_cmd(args, what):
     return ms
 
 
+def compare_outputs(out_names, ref, outputs, archive_name):
+    """kiln's outputs (an npz archive, loaded) against ONNX Runtime's `ref` (in `out_names`
+    order): same shape and dtype, finite, rel L2 below REL_L2_TOL. Returns the
+    (name, rel L2, max abs) rows for the summary and the failures as messages."""
+    results, failures = [], []
+    for oname, expect in zip(out_names, ref):
+        if oname not in outputs.files:
+            failures.append(f"output '{oname}': not in kiln's {archive_name}")
+            results.append((oname, None, None))
+            continue
+        got = outputs[oname]
+        if got.shape != expect.shape:
+            failures.append(f"output '{oname}': shape {got.shape}, expected {expect.shape}")
+            results.append((oname, None, None))
+            continue
+        diff = got.astype(np.float64) - expect.astype(np.float64)
+        norm = np.linalg.norm(expect.astype(np.float64))
+        rel = float(np.linalg.norm(diff) / norm) if norm > 0 else float(np.linalg.norm(diff))
+        max_abs = float(np.abs(diff).max()) if diff.size else 0.0
+        results.append((oname, rel, max_abs))
+        print(f"  {oname}: rel L2 {rel:.3e}, max abs {max_abs:.3e}, dtype {got.dtype} "
+              f"[{' '.join(BUILD_ARGS) or 'cpu'}]")
+        if got.dtype != expect.dtype:
+            failures.append(f"output '{oname}': dtype {got.dtype}, expected {expect.dtype}")
+        if not np.isfinite(got).all() or not rel < REL_L2_TOL:
+            failures.append(f"output '{oname}': rel L2 {rel:.3e} (tolerance {REL_L2_TOL:g}), "
+                            f"max abs {max_abs:.3e}")
+    return results, failures
+
+
 @pytest.fixture(scope="session")
 def kiln_bin():
     if not (os.path.isfile(KILN_BIN) and os.access(KILN_BIN, os.X_OK)):
@@ -81,29 +111,6 @@ def test_model_matches_onnxruntime(name, kiln_bin, tmp_path, record_property):
     times["kiln run"] = run_cmd(run, "kiln run")
     print(f"\n{name}: " + ", ".join(f"{k} {v:.0f} ms" for k, v in times.items()))
 
-    results, failures = [], []
-    outputs = np.load(out_npz)
-    for oname, expect in zip(out_names, ref):
-        if oname not in outputs.files:
-            failures.append(f"output '{oname}': not in kiln's {out_npz.name}")
-            results.append((oname, None, None))
-            continue
-        got = outputs[oname]
-        if got.shape != expect.shape:
-            failures.append(f"output '{oname}': shape {got.shape}, expected {expect.shape}")
-            results.append((oname, None, None))
-            continue
-        diff = got.astype(np.float64) - expect.astype(np.float64)
-        norm = np.linalg.norm(expect.astype(np.float64))
-        rel = float(np.linalg.norm(diff) / norm) if norm > 0 else float(np.linalg.norm(diff))
-        max_abs = float(np.abs(diff).max()) if diff.size else 0.0
-        results.append((oname, rel, max_abs))
-        print(f"  {oname}: rel L2 {rel:.3e}, max abs {max_abs:.3e}, dtype {got.dtype} "
-              f"[{' '.join(BUILD_ARGS) or 'cpu'}]")
-        if got.dtype != expect.dtype:
-            failures.append(f"output '{oname}': dtype {got.dtype}, expected {expect.dtype}")
-        if not np.isfinite(got).all() or not rel < REL_L2_TOL:
-            failures.append(f"output '{oname}': rel L2 {rel:.3e} (tolerance {REL_L2_TOL:g}), "
-                            f"max abs {max_abs:.3e}")
+    results, failures = compare_outputs(out_names, ref, np.load(out_npz), out_npz.name)
     record_property("outputs", results)
     assert not failures, f"{name}: " + "; ".join(failures)

@@ -50,20 +50,18 @@ class CudaRunner final : public StreamRunner {
     ctx_->set_cuda_graph(cfg.cuda_graph);
     stream_ = ctx_->stream();
     for (const InputData& in : inputs) {
+      // A dynamic engine: the shape to run at (checked against the profile).
+      KILN_RETURN_IF_ERROR(ctx_->set_input_shape(in.name, in.tensor.dims()));
       KILN_ASSIGN_OR_RETURN(Binding b, bind(in.name, in.tensor.bytes()));
       if (b.bytes) std::memcpy(b.host.data(), in.tensor.raw(), b.bytes);
       inputs_.push_back(std::move(b));
     }
     for (const std::string& name : engine.output_names()) {
       KILN_ASSIGN_OR_RETURN(TensorDesc d, engine.tensor_desc(name));
+      // Dynamic outputs: the dims the input shapes set above give.
+      KILN_ASSIGN_OR_RETURN(std::vector<int64_t> dims, ctx_->tensor_shape(name));
       int64_t numel = 1;
-      for (int64_t dim : d.dims) {
-        if (dim < 0)
-          return Status(ErrorCode::kDynamicShapeUnresolved,
-                        "output '" + name + "' has no fixed shape in this CUDA engine",
-                        "rebuild with --shapes giving every input's dims");
-        numel *= dim;
-      }
+      for (int64_t dim : dims) numel *= dim;
       KILN_ASSIGN_OR_RETURN(Binding b,
                             bind(name, static_cast<size_t>(numel) * dtype_size(d.dtype)));
       outputs_.push_back(std::move(b));

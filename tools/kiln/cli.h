@@ -108,9 +108,31 @@ LogLevel log_level_for(int verbosity);
 
 /// Parses --shapes values: "name:1x3x224x224[,name2:2x8]" (a dims list may also use ','
 /// separators: "x:1,3,224,224"). A name may itself contain ':' (the last ':' splits).
-/// Errors: InvalidArgument naming the bad entry.
+/// Errors: InvalidArgument naming the bad entry (and `flag`, the option it came from).
 Result<std::map<std::string, std::vector<int64_t>>> parse_shapes(
-    const std::vector<std::string>& specs);
+    const std::vector<std::string>& specs, const std::string& flag = "--shapes");
+
+/// `--min-shapes`, `--opt-shapes`, `--max-shapes` as given (the commands that build from an
+/// .onnx: build, run, bench, inspect). Together they give one optimisation profile.
+struct ProfileOptions {
+  std::vector<std::string> min, opt, max;
+  bool given() const { return !min.empty() || !opt.empty() || !max.empty(); }
+};
+/// Adds --min-shapes, --opt-shapes and --max-shapes to `sub`.
+void add_profile_options(CLI::App* sub, ProfileOptions& o);
+/// The profile of `o` (each flag parsed with parse_shapes), nullopt when no flag was given.
+/// --min-shapes and --max-shapes are required together and must name the same inputs;
+/// --opt-shapes is optional and defaults to the max shapes (tune for the largest shape,
+/// the one the memory is sized for); when given, it names the same inputs too. Ranks and
+/// ranges are checked by the builder (ProfileInvalid). Errors: InvalidArgument.
+Result<std::optional<OptimizationProfile>> parse_profile(const ProfileOptions& o);
+/// The build shapes of a command: --shapes into cfg.input_shapes (a static plan), or the
+/// profile of --min/--opt/--max-shapes into cfg.profiles (a dynamic plan). When the model
+/// is a plan (`building` false) they do not apply: profile flags are ignored with a note on
+/// stderr, as a plan keeps the profiles it was built with. Errors: InvalidArgument (bad
+/// syntax, a profile flag missing, --shapes together with a profile).
+Status apply_shape_options(const std::vector<std::string>& shapes, const ProfileOptions& profile,
+                           bool building, BuilderConfig& cfg);
 
 /// Loads an engine from a plan file, or, for a path ending in ".onnx" that is not a plan,
 /// parses and builds it in memory with `cfg` (printing every parser diagnostic to stderr).

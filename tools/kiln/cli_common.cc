@@ -19,7 +19,8 @@ const std::vector<ExitCodeInfo>& exit_code_table() {
       {kExitOk, "success"},
       {kExitInternal, "internal error (a kiln bug: please report it)"},
       {kExitUsage,
-       "usage error: bad command line, unknown input/output/pass name, missing inputs or --shapes"},
+       "usage error: bad command line, unknown input/output/pass name, missing inputs or "
+       "--shapes, an optimisation profile that does not fit the model"},
       {kExitIo, "a file cannot be read or written (also missing external-data files)"},
       {kExitModel,
        "invalid model: malformed ONNX, dangling input, cycle, duplicate name, bad tensor or "
@@ -29,8 +30,8 @@ const std::vector<ExitCodeInfo>& exit_code_table() {
        "build or plan error: pass failure, not a plan, corrupt/truncated plan, other format "
        "version or backend"},
       {kExitRuntime,
-       "runtime error: input of the wrong shape or type, kernel failure, out of memory, no "
-       "usable GPU, CUDA/cuDNN/cuBLAS failure"},
+       "runtime error: input of the wrong shape or type or outside the optimisation profile, "
+       "kernel failure, out of memory, no usable GPU, CUDA/cuDNN/cuBLAS failure"},
   };
   return t;
 }
@@ -56,11 +57,13 @@ int exit_code_for(ErrorCode code) {
     case ErrorCode::kNotFound:
     case ErrorCode::kDynamicShapeUnresolved:
     case ErrorCode::kMissingInput:
+    case ErrorCode::kProfileInvalid:  // --min/--opt/--max-shapes that do not fit the model
       return kExitUsage;
     case ErrorCode::kIoError:
     case ErrorCode::kOnnxExternalData:
       return kExitIo;
     case ErrorCode::kInputShapeMismatch:
+    case ErrorCode::kInputOutsideProfile:
     case ErrorCode::kOutOfMemory:
       return kExitRuntime;
     // A plan for another GPU is a plan problem like one for another backend; a node
@@ -100,12 +103,12 @@ LogLevel log_level_for(int verbosity) {
 }
 
 Result<std::map<std::string, std::vector<int64_t>>> parse_shapes(
-    const std::vector<std::string>& specs) {
+    const std::vector<std::string>& specs, const std::string& flag) {
   std::map<std::string, std::vector<int64_t>> out;
-  auto bad = [](const std::string& entry, const std::string& why) {
-    return Status(
-        ErrorCode::kInvalidArgument, "--shapes entry '" + entry + "' " + why,
-        "write --shapes NAME:1x3x224x224, several separated by ',' (NAME:DIMS,NAME2:DIMS)");
+  auto bad = [&flag](const std::string& entry, const std::string& why) {
+    return Status(ErrorCode::kInvalidArgument, flag + " entry '" + entry + "' " + why,
+                  "write " + flag +
+                      " NAME:1x3x224x224, several separated by ',' (NAME:DIMS,NAME2:DIMS)");
   };
   for (const auto& spec : specs) {
     // Split on ','; a piece without ':' continues the previous entry's dims ("x:1,3,224").
@@ -133,6 +136,74 @@ Result<std::map<std::string, std::vector<int64_t>>> parse_shapes(
     }
   }
   return out;
+}
+
+void add_profile_options(CLI::App* sub, ProfileOptions& o) {
+  sub->add_option("--min-shapes", o.min,
+                  "when building an .onnx: a dynamic plan's smallest input shapes, "
+                  "NAME:1x3x224x224[,NAME2:...]; with --max-shapes (and --opt-shapes) it gives "
+                  "one optimisation profile")
+      ->allow_extra_args(false);
+  sub->add_option("--opt-shapes", o.opt,
+                  "the profile's most frequent shapes, tuned for (default: the max shapes)")
+      ->allow_extra_args(false);
+  sub->add_option("--max-shapes", o.max, "the profile's largest input shapes")
+      ->allow_extra_args(false);
+}
+
+Result<std::optional<OptimizationProfile>> parse_profile(const ProfileOptions& o) {
+  if (!o.given()) return std::optional<OptimizationProfile>{};
+  const char* example =
+      "a profile needs --min-shapes and --max-shapes (--opt-shapes defaults to the max), e.g. "
+      "--min-shapes x:1x3x224x224 --opt-shapes x:4x3x224x224 --max-shapes x:8x3x224x224";
+  if (o.min.empty() || o.max.empty())
+    return Status(ErrorCode::kInvalidArgument,
+                  std::string(o.min.empty() ? "--min-shapes" : "--max-shapes") +
+                      " is missing: the optimisation profile has no " +
+                      (o.min.empty() ? "smallest" : "largest") + " shapes",
+                  example);
+  KILN_ASSIGN_OR_RETURN(auto min, parse_shapes(o.min, "--min-shapes"));
+  KILN_ASSIGN_OR_RETURN(auto max, parse_shapes(o.max, "--max-shapes"));
+  auto opt = max;
+  if (!o.opt.empty()) {
+    KILN_ASSIGN_OR_RETURN(opt, parse_shapes(o.opt, "--opt-shapes"));
+  }
+  // Every input in one flag must be in the others given: a range needs both ends.
+  std::vector<std::pair<const char*, const std::map<std::string, std::vector<int64_t>>*>> flags =
+      {{"--min-shapes", &min}, {"--max-shapes", &max}};
+  if (!o.opt.empty()) flags.emplace_back("--opt-shapes", &opt);
+  for (const auto& [flag, dims] : flags)
+    for (const auto& [other_flag, other] : flags)
+      for (const auto& entry : *dims)
+        if (!other->count(entry.first))
+          return Status(ErrorCode::kInvalidArgument,
+                        std::string(flag) + " gives input '" + entry.first + "', " + other_flag +
+                            " does not",
+                        std::string("give every dynamic input in each of --min-shapes, ") +
+                            (o.opt.empty() ? "" : "--opt-shapes, ") + "--max-shapes");
+  OptimizationProfile p;
+  for (const auto& [name, lo] : min) p.inputs[name] = {lo, opt.at(name), max.at(name)};
+  return std::optional<OptimizationProfile>(std::move(p));
+}
+
+Status apply_shape_options(const std::vector<std::string>& shapes, const ProfileOptions& profile,
+                           bool building, BuilderConfig& cfg) {
+  if (!shapes.empty() && profile.given())
+    return Status(ErrorCode::kInvalidArgument,
+                  "--shapes and --min-shapes/--opt-shapes/--max-shapes exclude each other",
+                  "--shapes builds a static plan for one shape; --min-shapes/--opt-shapes/"
+                  "--max-shapes build a dynamic plan for a range of shapes: give one of them");
+  KILN_ASSIGN_OR_RETURN(auto fixed, parse_shapes(shapes));
+  KILN_ASSIGN_OR_RETURN(auto p, parse_profile(profile));
+  if (!building) {
+    if (p)
+      std::cerr << "note: --min-shapes/--opt-shapes/--max-shapes are ignored: a plan keeps the "
+                   "optimisation profiles it was built with (`kiln inspect` lists them)\n";
+    return Status::ok();
+  }
+  cfg.input_shapes = std::move(fixed);
+  if (p) cfg.profiles = {std::move(*p)};
+  return Status::ok();
 }
 
 Result<std::string> read_file(const std::string& path) {

@@ -31,6 +31,7 @@ constexpr double kEnqueueBoundRatio = 0.8;
 struct BenchOptions {
   std::string model;
   std::vector<std::string> shapes;
+  ProfileOptions opt_profile;  ///< --min-shapes, --opt-shapes, --max-shapes
   int opt_level = 2;
   BackendOptions backend;
   InputOptions in;
@@ -88,8 +89,9 @@ HostTensor random_tensor(DataType dt, const std::vector<int64_t>& dims, const st
 }
 
 /// Every engine input, from the files given or generated. Random inputs need fixed dims:
-/// the engine's, else the --shapes entry. Files must match the engine's dtype and fixed dims
-/// exactly (their bytes are bound as they are).
+/// the engine's, else the --shapes entry, else the opt dims of the plan's first
+/// optimisation profile. Files must match the engine's dtype and fixed dims exactly (their
+/// bytes are bound as they are); the profile's ranges are checked when they are bound.
 Result<std::vector<BenchInput>> make_inputs(
     const Engine& engine, const BenchOptions& o,
     const std::map<std::string, std::vector<int64_t>>& shapes) {
@@ -116,19 +118,26 @@ Result<std::vector<BenchInput>> make_inputs(
       continue;
     }
     std::vector<int64_t> dims = d.dims;
+    std::string at;  // where dynamic dims came from, for the report
     if (std::any_of(dims.begin(), dims.end(), [](int64_t v) { return v < 0; })) {
       auto s = shapes.find(name);
-      if (s == shapes.end())
+      auto range = engine.profile_shape(name, 0);  // an error for a plan without profiles
+      if (s != shapes.end()) {
+        dims = s->second;
+      } else if (range.is_ok()) {
+        dims = range->opt;
+        at = ", opt shape of profile 0";
+      } else {
         return Status(
             ErrorCode::kDynamicShapeUnresolved,
             "input '" + name + "' has symbolic dims (" + dims_to_string(d.dims) +
                 "): bench cannot make random data for it",
             "give --shapes " + name + ":DIMS, or the data with --input " + name + "=FILE.npy");
-      dims = s->second;
+      }
     }
     std::string source;
     HostTensor t = random_tensor(d.dtype, dims, name, rng, o.seed, source);
-    out.push_back({{name, std::move(t)}, source});
+    out.push_back({{name, std::move(t)}, source + at});
   }
   return out;
 }
@@ -362,7 +371,11 @@ int run_bench(const BenchOptions& o) {
   cfg.opt_level = o.opt_level;
   auto shapes = parse_shapes(o.shapes);
   if (!shapes.is_ok()) return fail(shapes.status());
-  cfg.input_shapes = *shapes;
+  // With a profile, --shapes is the shape to run at (inside the profile), not a build shape.
+  const auto build_shapes = o.opt_profile.given() ? std::vector<std::string>{} : o.shapes;
+  if (Status st = apply_shape_options(build_shapes, o.opt_profile, builds_from_onnx(o.model), cfg);
+      !st.is_ok())
+    return fail(st);
 
   Report r;
   r.o = &o;
@@ -468,8 +481,10 @@ Command add_bench_command(CLI::App& app) {
   sub->add_option("model", o->model, "plan file (.kiln) or ONNX model (.onnx)")->required();
   sub->add_option("--shapes", o->shapes,
                   "concrete shapes for symbolic inputs (build, and random data): "
-                  "NAME:1x3x224x224[,NAME2:...]; repeatable")
+                  "NAME:1x3x224x224[,NAME2:...]; repeatable. With a dynamic plan, or with "
+                  "--min/--max-shapes: the shape to run at, inside the profile (default: its opt)")
       ->allow_extra_args(false);
+  add_profile_options(sub, o->opt_profile);
   sub->add_option("--opt-level", o->opt_level, "when building an .onnx: optimisation level 0-3")
       ->check(CLI::Range(0, 3))
       ->capture_default_str();

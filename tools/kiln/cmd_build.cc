@@ -15,6 +15,7 @@ struct BuildOptions {
   std::string model;
   std::string output;
   std::vector<std::string> shapes;
+  ProfileOptions opt_profile;  ///< --min-shapes, --opt-shapes, --max-shapes
   int opt_level = 2;
   std::vector<std::string> disabled_passes;
   std::vector<std::string> dump_after;
@@ -58,9 +59,9 @@ int run_build(const BuildOptions& o) {
   cfg.opt_level = o.opt_level;
   cfg.disabled_passes = o.disabled_passes;
   cfg.dump_after = o.dump_after;
-  auto shapes = parse_shapes(o.shapes);
-  if (!shapes.is_ok()) return fail(shapes.status());
-  cfg.input_shapes = *shapes;
+  if (Status st = apply_shape_options(o.shapes, o.opt_profile, /*building=*/true, cfg);
+      !st.is_ok())
+    return fail(st);
   if (Status st = apply_backend_options(o.backend, /*building=*/true, cfg); !st.is_ok())
     return fail(st);
   // Fail before a long parse when the GPU is missing; the builder times kernels on it.
@@ -129,6 +130,7 @@ Command add_build_command(CLI::App& app) {
          "--shapes", o->shapes,
          "concrete shapes for inputs with symbolic dims: NAME:1x3x224x224[,NAME2:...]; repeatable")
       ->allow_extra_args(false);
+  add_profile_options(sub, o->opt_profile);
   sub->add_option("--opt-level", o->opt_level,
                   "0 none, 1 cleanups and folding, 2 fusions, 3 aggressive")
       ->check(CLI::Range(0, 3))

@@ -25,6 +25,7 @@ struct InspectOptions {
   std::string plan;
   bool json = false;
   std::vector<std::string> shapes;
+  ProfileOptions opt_profile;  ///< --min-shapes, --opt-shapes, --max-shapes
   BackendOptions backend;
 };
 
@@ -109,6 +110,18 @@ std::string values_text(const std::vector<ir::Value*>& vs) {
   return s.empty() ? "-" : s;
 }
 
+/// The plan's optimisation profiles: per profile, per input, min/opt/max dims.
+json profiles_json(const plan::PlanInfo& info) {
+  json a = json::array();
+  for (size_t i = 0; i < info.profiles.size(); ++i) {
+    json inputs = json::object();
+    for (const auto& [name, r] : info.profiles[i].inputs)
+      inputs[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
+    a.push_back({{"index", i}, {"inputs", inputs}});
+  }
+  return a;
+}
+
 int print_json(const std::string& path, const PlanView& pv, const std::vector<Layer>& layers) {
   const plan::PlanInfo& info = *pv.info;
   const bool cuda = info.backend == Backend::kCuda;
@@ -128,6 +141,7 @@ int print_json(const std::string& path, const PlanView& pv, const std::vector<La
   for (const ir::Value* v : pv.graph->inputs) j["inputs"].push_back(value_json(v));
   j["outputs"] = json::array();
   for (const ir::Value* v : pv.graph->outputs) j["outputs"].push_back(value_json(v));
+  j["profiles"] = profiles_json(info);
   j["layers"] = json::array();
   json totals = json::object();
   json host_nodes = json::array(), reformats = json::array();
@@ -222,6 +236,28 @@ void print_cuda_sections(const PlanView& pv, const std::vector<Layer>& layers) {
   print_table(rows, "  ");
 }
 
+/// The text form: one line per profile and input. A dynamic plan without profiles (the CPU
+/// backend runs any shape) says so, a static plan prints nothing.
+void print_profiles(const PlanView& pv) {
+  const auto& profiles = pv.info->profiles;
+  if (profiles.empty()) {
+    for (const ir::Value* v : pv.graph->inputs)
+      if (!v->shape.is_static()) {
+        std::cout << "optimisation profiles: none (dynamic dims are resolved at run time, "
+                     "without range checks)\n";
+        return;
+      }
+    return;
+  }
+  std::cout << "optimisation profiles: " << profiles.size() << "\n";
+  std::vector<std::vector<std::string>> rows = {{"profile", "input", "min", "opt", "max"}};
+  for (size_t i = 0; i < profiles.size(); ++i)
+    for (const auto& [name, r] : profiles[i].inputs)
+      rows.push_back({std::to_string(i), name, dims_to_string(r.min), dims_to_string(r.opt),
+                      dims_to_string(r.max)});
+  print_table(rows, "  ");
+}
+
 int print_text(const std::string& path, const PlanView& pv, const std::vector<Layer>& layers) {
   const plan::PlanInfo& info = *pv.info;
   const bool cuda = info.backend == Backend::kCuda;
@@ -250,6 +286,7 @@ int print_text(const std::string& path, const PlanView& pv, const std::vector<La
   for (const ir::Value* v : pv.graph->outputs)
     io.push_back({"output", v->name, typed_shape(v->dtype, v->shape)});
   print_table(io, "");
+  print_profiles(pv);
 
   std::cout << "layers: " << layers.size() << "\n";
   std::vector<std::vector<std::string>> rows = {
@@ -292,9 +329,9 @@ int run_inspect(const InspectOptions& o) {
     return o.json ? print_json(o.plan, pv, layers) : print_text(o.plan, pv, layers);
   };
   BuilderConfig cfg;
-  auto shapes = parse_shapes(o.shapes);
-  if (!shapes.is_ok()) return fail(shapes.status());
-  cfg.input_shapes = *shapes;
+  if (Status st = apply_shape_options(o.shapes, o.opt_profile, builds_from_onnx(o.plan), cfg);
+      !st.is_ok())
+    return fail(st);
   if (!builds_from_onnx(o.plan)) {
     if (Status st = apply_backend_options(o.backend, /*building=*/false, cfg); !st.is_ok())
       return fail(st);
@@ -324,6 +361,7 @@ Command add_inspect_command(CLI::App& app) {
   sub->add_option("--shapes", o->shapes,
                   "when building an .onnx: concrete shapes for symbolic inputs, NAME:1x3x224x224")
       ->allow_extra_args(false);
+  add_profile_options(sub, o->opt_profile);
   add_backend_options(sub, o->backend);
   return {sub, [o] { return run_inspect(*o); }};
 }

@@ -26,6 +26,7 @@ struct RunOptions {
   int verbose = 0;
   bool profile = false;
   std::vector<std::string> shapes;
+  ProfileOptions opt_profile;  ///< --min-shapes, --opt-shapes, --max-shapes
   BackendOptions backend;
   bool no_cuda_graph = false;
 };
@@ -121,9 +122,9 @@ Status write_outputs(const RunOptions& o,
 int run_run(const RunOptions& o) {
   Logger logger(log_level_for(o.verbose));
   BuilderConfig cfg;
-  auto shapes = parse_shapes(o.shapes);
-  if (!shapes.is_ok()) return fail(shapes.status());
-  cfg.input_shapes = *shapes;
+  if (Status st = apply_shape_options(o.shapes, o.opt_profile, builds_from_onnx(o.model), cfg);
+      !st.is_ok())
+    return fail(st);
   auto t0 = std::chrono::steady_clock::now();
   std::string how;
   auto engine = load_engine(o.model, logger, cfg, o.backend, &how);
@@ -199,6 +200,7 @@ Command add_run_command(CLI::App& app) {
   sub->add_option("--shapes", o->shapes,
                   "when building an .onnx: concrete shapes for symbolic inputs, NAME:1x3x224x224")
       ->allow_extra_args(false);
+  add_profile_options(sub, o->opt_profile);
   add_backend_options(sub, o->backend);
   sub->add_flag("--no-cuda-graph", o->no_cuda_graph,
                 "CUDA: launch the kernels directly instead of replaying a CUDA graph");
