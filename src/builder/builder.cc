@@ -11,6 +11,7 @@
 #include "cuda/backend.h"
 #endif
 #include "builder/profiles.h"
+#include "builder/specialize.h"
 #include "engine/plan.h"
 #include "ir/graph.h"
 #include "kiln/kiln.h"
@@ -97,7 +98,20 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
   unfused.opt_level = std::min(cfg.opt_level, 1);
   KILN_RETURN_IF_ERROR(passes::run_passes(g, unfused, logger_));
   const int before_fusion = launching_nodes(g);
-  if (cfg.opt_level > unfused.opt_level) KILN_RETURN_IF_ERROR(passes::run_passes(g, cfg, logger_));
+  if (cfg.opt_level > unfused.opt_level) {
+    // A dynamic plan's fusions see its first profile's opt dims (their legality compares
+    // shapes, which symbolic inference often leaves unknown, e.g. after strided
+    // convolutions); every fused node is checked again at each profile's min and max when
+    // the backend specialises the plan there (cuda::lower_graph).
+    const bool at_opt = !info.profiles.empty() && cfg.backend == Backend::kCuda;
+    builder::SymbolicShapes symbolic;
+    if (at_opt) {
+      KILN_ASSIGN_OR_RETURN(symbolic, builder::set_shapes_in_place(
+                                          g, builder::profile_dims(info.profiles[0], builder::ProfilePoint::kOpt)));
+    }
+    KILN_RETURN_IF_ERROR(passes::run_passes(g, cfg, logger_, unfused.opt_level + 1));
+    if (at_opt) KILN_RETURN_IF_ERROR(builder::restore_symbolic(g, symbolic));
+  }
   int after_fusion = launching_nodes(g);
   phase("passes");
   KILN_RETURN_IF_ERROR(ir::verify_graph(g));

@@ -25,13 +25,8 @@ Result<std::unique_ptr<ir::Graph>> specialize(const ir::Graph& g,
                       "input '" + name + "' has fixed dimension " + std::to_string(i) + " = " +
                           std::to_string(in->shape.dims[i].value) + ", got " + std::to_string(d[i]),
                       "only the dynamic dims (" + in->shape.to_string() + ") can vary");
-    in->shape = Shape::from(d);
   }
-  // Symbolic dims of the stored shapes would survive inference where it finds less (it
-  // keeps the more precise of the two); forget them, inference rederives everything.
-  for (const auto& v : s->values())
-    if (v->producer && !v->shape.is_static()) v->shape = Shape::unknown_rank();
-  KILN_RETURN_IF_ERROR(infer_graph(*s));
+  KILN_RETURN_IF_ERROR(set_shapes_in_place(*s, dims).status());
   if (fold_shapes) {
     bool any = false;
     for (ir::Node* n : passes::node_snapshot(*s)) {
@@ -51,6 +46,28 @@ Result<std::unique_ptr<ir::Graph>> specialize(const ir::Graph& g,
                     "which the CUDA backend cannot plan memory for");
     }
   return s;
+}
+
+Result<SymbolicShapes> set_shapes_in_place(ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& dims) {
+  SymbolicShapes saved;
+  for (const auto& v : g.values()) saved[v.get()] = {v->name, v->shape};
+  for (auto* in : g.inputs)
+    if (auto it = dims.find(in->name); it != dims.end()) in->shape = Shape::from(it->second);
+  // Symbolic dims of the stored shapes would survive inference where it finds less (it
+  // keeps the more precise of the two); forget them, inference rederives everything.
+  for (const auto& v : g.values())
+    if (v->producer && !v->shape.is_static()) v->shape = Shape::unknown_rank();
+  KILN_RETURN_IF_ERROR(infer_graph(g));
+  return saved;
+}
+
+Status restore_symbolic(ir::Graph& g, const SymbolicShapes& saved) {
+  for (const auto& v : g.values()) {
+    auto it = saved.find(v.get());
+    if (it != saved.end() && it->second.first == v->name) v->shape = it->second.second;
+    else if (v->producer) v->shape = Shape::unknown_rank();
+  }
+  return infer_graph(g);
 }
 
 std::vector<int64_t> shape_signature(const ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& dims) {

@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "ir/graph.h"
@@ -28,6 +30,20 @@ namespace kiln::builder {
 Result<std::unique_ptr<ir::Graph>> specialize(const ir::Graph& g,
                                               const std::map<std::string, std::vector<int64_t>>& dims,
                                               bool fold_shapes);
+
+/// The symbolic shapes of a dynamic graph's values, kept while the graph is rewritten at
+/// concrete dims (keyed by value, checked by name: rewrites remove and add values).
+using SymbolicShapes = std::unordered_map<const ir::Value*, std::pair<std::string, Shape>>;
+
+/// Gives g's inputs `dims` and infers concrete shapes everywhere, in place, so that
+/// rewrites whose legality or choices read shapes (fusions, precision, channel padding,
+/// layouts) see the opt dims of a dynamic plan; nothing is folded. Returns what
+/// restore_symbolic needs. Errors: shape inference errors at these dims.
+Result<SymbolicShapes> set_shapes_in_place(ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& dims);
+
+/// Undoes set_shapes_in_place after the rewrites: the values that were there get their
+/// symbolic shapes back, those the rewrites added are inferred from them.
+Status restore_symbolic(ir::Graph& g, const SymbolicShapes& saved);
 
 /// Dims of the graph inputs in order, flattened with each input's rank first: the key of
 /// a specialisation. Inputs missing from `dims` contribute their static dims.

@@ -60,35 +60,6 @@ Status check_layouts(const ir::Node& n, NodeKind kind) {
   return Status::ok();
 }
 
-/// The symbolic shapes of a dynamic graph's values, kept while the graph is lowered at
-/// the opt dims (keyed by value, checked by name: lowering removes and adds values).
-using SymbolicShapes = std::unordered_map<const ir::Value*, std::pair<std::string, Shape>>;
-
-/// Gives g's inputs `dims` and infers concrete shapes everywhere, in place, so that the
-/// structural lowering steps (precision, channel padding, layouts) see the opt shapes.
-/// Returns what restore_symbolic needs.
-Result<SymbolicShapes> set_shapes_in_place(ir::Graph& g, const std::map<std::string, std::vector<int64_t>>& dims) {
-  SymbolicShapes saved;
-  for (const auto& v : g.values()) saved[v.get()] = {v->name, v->shape};
-  for (auto* in : g.inputs)
-    if (auto it = dims.find(in->name); it != dims.end()) in->shape = Shape::from(it->second);
-  for (const auto& v : g.values())
-    if (v->producer && !v->shape.is_static()) v->shape = Shape::unknown_rank();
-  KILN_RETURN_IF_ERROR(infer_graph(g));
-  return saved;
-}
-
-/// Undoes set_shapes_in_place after lowering: the values that were there get their
-/// symbolic shapes back, those lowering added are inferred from them.
-Status restore_symbolic(ir::Graph& g, const SymbolicShapes& saved) {
-  for (const auto& v : g.values()) {
-    auto it = saved.find(v.get());
-    if (it != saved.end() && it->second.first == v->name) v->shape = it->second.second;
-    else if (v->producer) v->shape = Shape::unknown_rank();
-  }
-  return infer_graph(g);
-}
-
 /// A dynamic plan at every profile's min and max (and the opt of profiles after the first,
 /// whose opt was lowered already): specialised and lowered as an execution context will,
 /// so a tactic or shape that fails there fails the build, not a user's first inference.
@@ -128,9 +99,9 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   const bool dynamic = !info.profiles.empty();
   const auto opt_dims = dynamic ? builder::profile_dims(info.profiles[0], builder::ProfilePoint::kOpt)
                                 : std::map<std::string, std::vector<int64_t>>{};
-  SymbolicShapes symbolic;
+  builder::SymbolicShapes symbolic;
   if (dynamic) {
-    KILN_ASSIGN_OR_RETURN(symbolic, set_shapes_in_place(g, opt_dims));
+    KILN_ASSIGN_OR_RETURN(symbolic, builder::set_shapes_in_place(g, opt_dims));
   }
   for (const auto& v : g.values())
     if (!v->shape.is_static() && (v->producer || std::find(g.inputs.begin(), g.inputs.end(), v.get()) != g.inputs.end()))
@@ -169,7 +140,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   std::unique_ptr<ir::Graph> opt_graph;
   ir::Graph* lg = &g;
   if (dynamic) {
-    KILN_RETURN_IF_ERROR(restore_symbolic(g, symbolic));
+    KILN_RETURN_IF_ERROR(builder::restore_symbolic(g, symbolic));
     KILN_ASSIGN_OR_RETURN(opt_graph, builder::specialize(g, opt_dims, true));
     lg = opt_graph.get();
   }

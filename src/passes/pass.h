@@ -41,8 +41,9 @@ struct PassRegistrar {
   PassRegistrar(int order, std::unique_ptr<Pass> (*make)());
 };
 
-/// Runs the pipeline. Logs a graph dump after passes named in cfg.dump_after.
-Status run_passes(ir::Graph& g, const BuilderConfig& cfg, Logger& logger);
+/// Runs the pipeline: the passes of levels min_level..cfg.opt_level. Logs a graph dump
+/// after passes named in cfg.dump_after.
+Status run_passes(ir::Graph& g, const BuilderConfig& cfg, Logger& logger, int min_level = 0);
 
 }  // namespace kiln::passes
 

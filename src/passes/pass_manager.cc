@@ -31,11 +31,11 @@ std::vector<PassEntry> registered_passes() {
   return t;
 }
 
-Status run_passes(ir::Graph& g, const BuilderConfig& cfg, Logger& logger) {
+Status run_passes(ir::Graph& g, const BuilderConfig& cfg, Logger& logger, int min_level) {
   std::vector<std::unique_ptr<Pass>> pipeline;
   for (const auto& e : registered_passes()) {
     auto p = e.make();
-    if (p->level() > cfg.opt_level || !p->enabled_for(cfg)) continue;
+    if (p->level() > cfg.opt_level || p->level() < min_level || !p->enabled_for(cfg)) continue;
     if (std::find(cfg.disabled_passes.begin(), cfg.disabled_passes.end(), p->name()) != cfg.disabled_passes.end()) {
       logger.log(LogLevel::kInfo, std::string("pass ") + p->name() + " disabled");
       continue;

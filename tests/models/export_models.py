@@ -156,6 +156,8 @@ PPOCR_HW = (640, 640)
 
 
 def _ppocr_path() -> Path:
+    if os.environ.get("KILN_PPOCR_MODEL"):  # machines without the wheel (the GPU machine)
+        return Path(os.environ["KILN_PPOCR_MODEL"])
     import rapidocr_onnxruntime
     return Path(rapidocr_onnxruntime.__file__).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
 
@@ -165,8 +167,12 @@ def _ppocr_inputs(hw=PPOCR_HW) -> Dict[str, np.ndarray]:
     # activations and its probability map are the ones it sees in use. Preprocessed the
     # way rapidocr does: BGR, (x/255 - 0.5)/0.5, NCHW; hw = (height, width).
     from PIL import Image
-    import skimage
-    page = Image.open(Path(skimage.__file__).parent / "data" / "page.png").convert("RGB")
+    if os.environ.get("KILN_PPOCR_PAGE"):
+        page_path = Path(os.environ["KILN_PPOCR_PAGE"])
+    else:
+        import skimage
+        page_path = Path(skimage.__file__).parent / "data" / "page.png"
+    page = Image.open(page_path).convert("RGB")
     page = page.resize((hw[1], hw[0]), Image.BILINEAR)
     bgr = np.asarray(page, dtype=np.float32)[:, :, ::-1]
     x = (bgr / 255.0 - 0.5) / 0.5
