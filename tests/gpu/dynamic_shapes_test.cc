@@ -53,19 +53,29 @@ std::unique_ptr<Engine> build(Logger& log, const BuilderConfig& cfg) {
   return e.is_ok() ? std::move(e.value()) : nullptr;
 }
 
+/// The same model with the same profile as a CPU engine (the reference) and a CUDA one.
+struct Engines {
+  std::unique_ptr<Engine> cpu, gpu;
+};
+Engines build_both(Logger& log, kiln::Precision precision, bool autotune) {
+  BuilderConfig cfg;
+  cfg.profiles = {profile()};
+  Engines e;
+  e.cpu = build(log, cfg);
+  cfg.backend = Backend::kCuda;
+  cfg.precision = precision;
+  cfg.allow_tf32 = false;
+  cfg.autotune = autotune;
+  e.gpu = build(log, cfg);
+  return e;
+}
+
 const std::vector<std::vector<int64_t>> kShapes = {
     {2, 8, 8, 8}, {1, 8, 4, 4}, {4, 8, 16, 12}, {3, 8, 5, 7}, {1, 8, 16, 4}, {2, 8, 8, 8}, {3, 8, 5, 7}};
 
 void expect_dynamic_matches_cpu(kiln::Precision precision, double atol, double rtol) {
   Logger log(LogLevel::kError);
-  BuilderConfig cfg;
-  cfg.profiles = {profile()};
-  auto cpu = build(log, cfg);
-  cfg.backend = Backend::kCuda;
-  cfg.precision = precision;
-  cfg.allow_tf32 = false;
-  cfg.autotune = false;
-  auto gpu = build(log, cfg);
+  auto [cpu, gpu] = build_both(log, precision, false);
   ASSERT_TRUE(cpu && gpu);
   auto cctx = cpu->create_execution_context();
   auto gctx = gpu->create_execution_context();
@@ -109,12 +119,7 @@ TEST(CudaDynamicShapes, OnePlanRunsEveryShapeOfItsProfileFp16Nhwc) {
 TEST(CudaDynamicShapes, EnqueueWithSetInputShapeAndCudaGraphs) {
   KILN_REQUIRE_GPU();
   Logger log(LogLevel::kError);
-  BuilderConfig cfg;
-  cfg.profiles = {profile()};
-  auto cpu = build(log, cfg);
-  cfg.backend = Backend::kCuda;
-  cfg.allow_tf32 = false;
-  auto gpu = build(log, cfg);
+  auto [cpu, gpu] = build_both(log, kiln::Precision::kFp32, true);
   ASSERT_TRUE(cpu && gpu);
   auto cctx = cpu->create_execution_context();
   auto gctx = gpu->create_execution_context();
