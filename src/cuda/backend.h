@@ -43,13 +43,15 @@ struct ContextState;
 Result<std::shared_ptr<EngineState>> load_engine(const plan::LoadedPlan& plan, Logger& logger);
 /// Engine memory statistics.
 Engine::MemoryStats memory_stats(const EngineState& e);
-/// Creates a context: stream, cuDNN/cuBLASLt handles, arena, kernels.
-Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState> e);
+/// Creates a context: stream, cuDNN/cuBLASLt handles, arena, kernels. `input_dims` (the
+/// dynamic inputs' dims, owned by the caller, outliving the context) is read when the
+/// context specialises the plan after input_shapes_changed.
+Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState> e,
+                                                   const std::map<std::string, std::vector<int64_t>>& input_dims);
 
-/// Sets a dynamic input's dims (already checked against the profile) for the next enqueue.
-Status set_input_shape(ContextState& c, const std::string& name, const std::vector<int64_t>& dims);
-/// Forgets the dynamic inputs' dims (a new optimisation profile was selected).
-void clear_input_shapes(ContextState& c);
+/// The input dims changed (set, or cleared by a profile switch; already checked against
+/// the profile): the next enqueue or tensor_shape uses (or builds) their specialisation.
+void input_shapes_changed(ContextState& c);
 /// Dims of an input or output for the current input dims (specialises the plan to them
 /// if that has not happened yet). Errors: those of specialisation.
 Result<std::vector<int64_t>> tensor_shape(ContextState& c, const std::string& name);

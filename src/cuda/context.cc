@@ -97,9 +97,11 @@ struct ContextState {
   std::vector<std::string> io_names;                // graph inputs then outputs
   std::unordered_map<std::string, int> io_index;
   std::vector<void*> bound;                         // per io entry
-  std::map<std::string, std::vector<int64_t>> dims;  // dynamic inputs' dims
+  /// The dynamic inputs' dims: the runtime's ExecutionContext::Impl::shapes, which owns
+  /// this state and outlives it.
+  const std::map<std::string, std::vector<int64_t>>* input_dims = nullptr;
   std::map<std::vector<int64_t>, std::unique_ptr<Spec>> specs;
-  Spec* cur = nullptr;  // the spec of `dims`; null after a shape change
+  Spec* cur = nullptr;  // the spec of *input_dims; null after a shape change
   bool use_graph = true, profiling = false, poison = false;
   std::vector<LayerTime> times;
   std::vector<cudaEvent_t> events;
@@ -324,24 +326,25 @@ Result<Spec*> current_spec(ContextState& c) {
   if (c.cur) return c.cur;
   const EngineState& e = *c.engine;
   const ir::Graph& g = e.graph();
+  const auto& dims = *c.input_dims;
   for (const auto* v : g.inputs)
-    if (!v->shape.is_static() && !c.dims.count(v->name))
+    if (!v->shape.is_static() && !dims.count(v->name))
       return Status(ErrorCode::kDynamicShapeUnresolved,
                     "dynamic input '" + v->name + "' " + v->shape.to_string() + " has no shape set",
                     "call set_input_shape (or set_input) for every dynamic input before enqueue");
-  std::vector<int64_t> sig = builder::shape_signature(g, c.dims);
+  std::vector<int64_t> sig = builder::shape_signature(g, dims);
   auto it = c.specs.find(sig);
   if (it == c.specs.end()) {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
     KILN_ASSIGN_OR_RETURN(LoweredGraph lg,
-                          lower_for_shapes(g, c.dims, c.h.res(), c.precision, sig == e.artifact_signature));
+                          lower_for_shapes(g, dims, c.h.res(), c.precision, sig == e.artifact_signature));
     const ir::Graph& sg = *lg.graph;
     KILN_ASSIGN_OR_RETURN(auto sp, make_spec(c, sg, std::move(lg.nodes), lg.memory.arena_bytes));
     sp->owned = std::move(lg.graph);
     if (e.logger && e.logger->enabled(LogLevel::kDebug)) {
       std::string given;
-      for (const auto& [name, d] : c.dims) given += (given.empty() ? "" : ", ") + name + ":" + dims_to_string(d);
+      for (const auto& [name, d] : dims) given += (given.empty() ? "" : ", ") + name + ":" + dims_to_string(d);
       e.logger->log(LogLevel::kDebug,
                     "execution context: specialised to " + given + " in " +
                         std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - t0).count()) +
@@ -357,9 +360,11 @@ Result<Spec*> current_spec(ContextState& c) {
 
 }  // namespace
 
-Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState> e) {
+Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState> e,
+                                                   const std::map<std::string, std::vector<int64_t>>& input_dims) {
   auto c = std::make_shared<ContextState>();
   c->engine = e;
+  c->input_dims = &input_dims;
   KILN_RETURN_IF_ERROR(c->h.init(e->device));
   const auto& info = e->plan->info;
   const ir::Graph& g = e->graph();
@@ -411,23 +416,11 @@ Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState
     e->logger->log(LogLevel::kDebug, msg);
   }
   c->cur = sp.get();
-  c->specs.emplace(builder::shape_signature(g, {}), std::move(sp));
+  c->specs.emplace(builder::shape_signature(g, *c->input_dims), std::move(sp));
   return c;
 }
 
-Status set_input_shape(ContextState& c, const std::string& name, const std::vector<int64_t>& dims) {
-  auto& cur = c.dims[name];
-  if (cur != dims) {
-    cur = dims;
-    c.cur = nullptr;
-  }
-  return Status::ok();
-}
-
-void clear_input_shapes(ContextState& c) {
-  c.dims.clear();
-  c.cur = nullptr;
-}
+void input_shapes_changed(ContextState& c) { c.cur = nullptr; }
 
 Result<std::vector<int64_t>> tensor_shape(ContextState& c, const std::string& name) {
   KILN_ASSIGN_OR_RETURN(Spec * sp, current_spec(c));

@@ -26,7 +26,8 @@ struct Engine::Impl {
 struct ExecutionContext::Impl {
   const Engine* engine = nullptr;
   int profile = 0;  ///< selected optimisation profile
-  /// Dims of the dynamic inputs, as set by set_input_shape / set_input.
+  /// Dims of the dynamic inputs, as set by set_input_shape / set_input (the CUDA context
+  /// reads them through a pointer: `cuda` is declared later, so it is destroyed first).
   std::map<std::string, std::vector<int64_t>> shapes;
   /// CPU backend: output dims for `shapes` (tensor_shape), computed once per signature.
   std::vector<int64_t> out_dims_signature;

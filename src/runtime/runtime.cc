@@ -88,7 +88,7 @@ Result<std::unique_ptr<ExecutionContext>> Engine::create_execution_context_check
   impl->engine = this;
 #ifdef KILN_WITH_CUDA
   if (impl_->cuda) {
-    KILN_ASSIGN_OR_RETURN(impl->cuda, cuda::create_context(impl_->cuda));
+    KILN_ASSIGN_OR_RETURN(impl->cuda, cuda::create_context(impl_->cuda, impl->shapes));
   }
 #endif
   return std::make_unique<ExecutionContext>(std::move(impl));
@@ -214,7 +214,7 @@ Status ExecutionContext::set_optimization_profile(int index) {
     impl_->shapes.clear();
     impl_->inputs.clear();
 #ifdef KILN_WITH_CUDA
-    if (impl_->cuda) cuda::clear_input_shapes(*impl_->cuda);
+    if (impl_->cuda) cuda::input_shapes_changed(*impl_->cuda);
 #endif
   }
   impl_->profile = index;
@@ -233,7 +233,7 @@ Status ExecutionContext::set_input_shape(const std::string& name, const std::vec
   if (cur == dims) return Status::ok();
   cur = dims;
 #ifdef KILN_WITH_CUDA
-  if (impl_->cuda) return cuda::set_input_shape(*impl_->cuda, name, dims);
+  if (impl_->cuda) cuda::input_shapes_changed(*impl_->cuda);
 #endif
   return Status::ok();
 }
