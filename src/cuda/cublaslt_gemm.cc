@@ -26,6 +26,7 @@
 #include <memory>
 #include <numeric>
 
+#include "cuda/conv_nhwc.h"
 #include "cuda/cuda_check.h"
 #include "cuda/kernel.h"
 
@@ -842,8 +843,9 @@ Result<std::unique_ptr<Kernel>> create_matmul_integer(const KernelConfig& cfg) {
 /// algorithm the heuristic offers (structure, epilogue placement and the element-aligned
 /// fallback algorithm stay the heuristic's). Other kernels (integer GEMMs, K = 0) are one
 /// candidate without params, which the autotuner does not record.
-template <KernelFactory create>
-Result<std::vector<std::unique_ptr<Kernel>>> lt_candidates(const KernelConfig& cfg) {
+template <typename Create>
+Result<std::vector<std::unique_ptr<Kernel>>> lt_algorithms(const KernelConfig& cfg,
+                                                           Create create) {
   std::vector<std::unique_ptr<Kernel>> out;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> first, create(cfg));
   const auto* lt = dynamic_cast<const LtGemmKernel*>(first.get());
@@ -852,16 +854,112 @@ Result<std::vector<std::unique_ptr<Kernel>>> lt_candidates(const KernelConfig& c
   const std::vector<std::string> alternatives = lt->alternatives();
   out.push_back(std::move(first));
   for (size_t i = 1; i < alternatives.size(); ++i) {
-    const std::string& params = alternatives[i];
     KernelConfig c = cfg;
-    c.tactic = &params;
+    c.tactic = &alternatives[i];
     auto k = create(c);
     if (k.is_ok()) out.push_back(std::move(*k));
   }
   return out;
 }
 
+template <KernelFactory create>
+Result<std::vector<std::unique_ptr<Kernel>>> lt_candidates(const KernelConfig& cfg) {
+  return lt_algorithms(cfg, create);
+}
+
+// ---- 1x1 convolutions as one GEMM ---------------------------------------------------------
+
+/// A kernel built elsewhere, its tactic_params() prefixed so that the convolution factory
+/// (cudnn_conv.cc) can tell them from cuDNN's.
+class PrefixedKernel final : public Kernel {
+ public:
+  PrefixedKernel(std::unique_ptr<Kernel> k, std::string prefix)
+      : k_(std::move(k)), prefix_(std::move(prefix)) {}
+  size_t workspace_bytes() const override { return k_->workspace_bytes(); }
+  std::string tactic() const override { return "conv1x1_gemm:" + k_->tactic(); }
+  std::string tactic_params() const override {
+    const std::string p = k_->tactic_params();
+    return p.empty() ? p : prefix_ + p;
+  }
+  std::vector<uint8_t> artifact() const override { return k_->artifact(); }
+  Status enqueue(const LaunchArgs& a) override { return k_->enqueue(a); }
+
+ private:
+  std::unique_ptr<Kernel> k_;
+  std::string prefix_;
+};
+
+/// The GEMM of a 1x1 convolution node, or NoGpuKernel.
+Result<LtGemmSpec> conv1x1_spec(const KernelConfig& cfg) {
+  KILN_ASSIGN_OR_RETURN(ConvNhwcGeometry g, read_conv_nhwc(cfg, "1x1 GEMM"));
+  if (g.kh != 1 || g.kw != 1 || g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 0 ||
+      g.pad_w != 0 || g.oh != g.h || g.ow != g.w)
+    return cfg.unsupported("not a 1x1 stride-1 unpadded convolution");
+  if (g.group != 1) return cfg.unsupported("grouped convolution");
+  if (g.residual && !g.z_nhwc) return cfg.unsupported("a row-major residual");
+  GemmActivation act = GemmActivation::kNone;
+  if (g.act.act == ops::FusedActivation::kRelu) {
+    act = GemmActivation::kRelu;
+  } else if (g.act.act != ops::FusedActivation::kNone) {
+    return cfg.unsupported(std::string("activation ") + ops::fused_activation_name(g.act.act) +
+                           " (the GEMM epilogue has Relu)");
+  }
+  // Y[M][K] = X[M][C] · W[K][C]ᵀ, M = N·H·W: X and Y channels-last are row-major matrices,
+  // W's [K][C][1][1] bytes (KRSC or KCRS alike) are Wᵀ column-major.
+  LtGemmSpec s;
+  s.dt = g.dt;
+  GemmProblem& p = s.problem;
+  p.m = g.n * g.h * g.w;
+  p.n = g.k;
+  p.k = g.c;
+  p.a_rs = g.c;
+  p.a_cs = 1;
+  p.b_rs = 1;
+  p.b_cs = g.c;
+  p.c_rs = g.k;
+  p.c_cs = 1;
+  s.bias_input = g.bias ? 2 : -1;
+  s.row_len = g.k;
+  s.act = act;
+  if (g.residual) {  // cuBLASLt's C: D = act(A·B + 1·Z + bias)
+    s.c_mode = LtGemmSpec::CMode::kDirect;
+    s.c_input = 3;
+    s.beta = 1.0;
+  }
+  return s;
+}
+
 }  // namespace
+
+Result<std::unique_ptr<Kernel>> create_conv1x1_gemm(const KernelConfig& cfg) {
+  KILN_ASSIGN_OR_RETURN(LtGemmSpec s, conv1x1_spec(cfg));
+  const std::string prefix = kConv1x1GemmTacticPrefix;
+  std::string algo;
+  KernelConfig c = cfg;
+  if (cfg.tactic) {
+    if (cfg.tactic->rfind(prefix, 0) != 0)
+      return cfg.error(ErrorCode::kTacticUnavailable,
+                       "tactic parameters '" + *cfg.tactic + "' are not a 1x1-GEMM tactic",
+                       "the plan is damaged or from another kiln: rebuild it");
+    algo = cfg.tactic->substr(prefix.size());
+    c.tactic = &algo;
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> k, LtGemmKernel::create(c, std::move(s)));
+  if (k->tactic_params().empty())
+    return cfg.unsupported("the GEMM has no cuBLASLt algorithm to record");
+  return std::unique_ptr<Kernel>(std::make_unique<PrefixedKernel>(std::move(k), prefix));
+}
+
+Result<std::vector<std::unique_ptr<Kernel>>> conv1x1_gemm_candidates(const KernelConfig& cfg) {
+  KILN_ASSIGN_OR_RETURN(LtGemmSpec s, conv1x1_spec(cfg));
+  KILN_ASSIGN_OR_RETURN(
+      std::vector<std::unique_ptr<Kernel>> algos,
+      lt_algorithms(cfg, [&](const KernelConfig& c) { return LtGemmKernel::create(c, s); }));
+  std::vector<std::unique_ptr<Kernel>> out;
+  for (auto& k : algos)
+    out.push_back(std::make_unique<PrefixedKernel>(std::move(k), kConv1x1GemmTacticPrefix));
+  return out;
+}
 
 KILN_REGISTER_CUDA_KERNELS(gemm) {
   reg.add({.op_type = "MatMul", .create = create_matmul,

@@ -51,7 +51,7 @@
 
 #include "cuda/cuda_check.h"
 #include "cuda/cudnn_conv.h"
-#include "cuda/depthwise_conv.h"
+#include "cuda/conv_nhwc.h"
 #include "cuda/kernel.h"
 #include "cuda/nvrtc_module.h"
 #include "cuda/kernels/common.cuh"
@@ -650,16 +650,32 @@ std::unique_ptr<Kernel> make_kernel(const KernelConfig& cfg, const ConvSpec& s, 
                                            epi, s.dt, index, workspace);
 }
 
+/// kiln's own convolution kernels (conv_nhwc.h): tactic candidates next to cuDNN's
+/// engines, replayed by their tactic_params().
+struct OwnConvKernel {
+  const char* name;
+  const char* params;  ///< its tactic_params(), or their prefix
+  KernelFactory create;
+  TacticEnumerator candidates;  ///< null: the one kernel `create` builds
+};
+constexpr OwnConvKernel kOwnConvKernels[] = {
+    {"depthwise", kDepthwiseTacticParams, create_depthwise_conv, nullptr},
+    {"stem", kStemConvTacticParams, create_stem_conv, nullptr},
+    {"1x1 GEMM", kConv1x1GemmTacticPrefix, create_conv1x1_gemm, conv1x1_gemm_candidates},
+};
+
 /// Heuristic choice (no recorded tactic) or replay of cfg.tactic.
 Result<std::unique_ptr<Kernel>> create_conv(const KernelConfig& cfg, ConvKind kind) {
   if (cfg.out(0).numel() == 0) return std::unique_ptr<Kernel>(std::make_unique<EmptyConvKernel>());
   KILN_ASSIGN_OR_RETURN(ConvSpec s, make_spec(cfg, kind));
   try {
-    if (cfg.tactic && *cfg.tactic == kDepthwiseTacticParams) {
-      auto k = create_depthwise_conv(cfg);
+    for (const OwnConvKernel& own : kOwnConvKernels) {
+      if (!cfg.tactic || cfg.tactic->rfind(own.params, 0) != 0) continue;
+      auto k = own.create(cfg);
       if (!k.is_ok())
         return cfg.error(ErrorCode::kTacticUnavailable,
-                         "kiln's depthwise kernel cannot run this node: " + k.status().message(),
+                         std::string("kiln's ") + own.name + " kernel cannot run this node: " +
+                             k.status().message(),
                          "the plan is damaged or from another kiln: rebuild it");
       return k;
     }
@@ -696,8 +712,9 @@ Result<std::unique_ptr<Kernel>> create_conv(const KernelConfig& cfg, ConvKind ki
   }
 }
 
-/// Tactic candidates: kiln's depthwise kernel where it applies (cuDNN's depthwise engines
-/// are slow on channels-last 16-bit tensors), the engine configurations of the fused
+/// Tactic candidates: kiln's own kernels where they apply (depthwise and stem
+/// convolutions, where cuDNN's channels-last 16-bit engines are slow; 1x1 convolutions as
+/// cuBLASLt GEMMs), the engine configurations of the fused
 /// graph (when there is an epilogue) and of the plain graph with kiln's epilogue kernel
 /// after it.
 Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig& cfg,
@@ -706,8 +723,16 @@ Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig&
   if (cfg.out(0).numel() == 0) return out;
   KILN_ASSIGN_OR_RETURN(ConvSpec s, make_spec(cfg, kind));
   if (kind != ConvKind::kTranspose) {
-    auto dw = create_depthwise_conv(cfg);  // NoGpuKernel unless depthwise and NHWC
-    if (dw.is_ok()) out.push_back(std::move(*dw));
+    for (const OwnConvKernel& own : kOwnConvKernels) {
+      // NoGpuKernel unless the node is of the kernel's kind.
+      if (own.candidates) {
+        auto ks = own.candidates(cfg);
+        if (ks.is_ok())
+          for (auto& k : *ks) out.push_back(std::move(k));
+      } else if (auto k = own.create(cfg); k.is_ok()) {
+        out.push_back(std::move(*k));
+      }
+    }
   }
   try {
     for (bool fused : {true, false}) {

@@ -1,4 +1,4 @@
-// Depthwise 2-D convolution over channels-last tensors (see cuda/depthwise_conv.h), with
+// Depthwise 2-D convolution over channels-last tensors (see cuda/conv_nhwc.h), with
 // FusedConv's epilogue act(conv + bias + residual) applied in f32 before the one rounding.
 //
 // Design, for bandwidth: a thread owns a vector of V channels (16 bytes where C allows)
@@ -18,7 +18,7 @@
 #include <memory>
 #include <string>
 
-#include "cuda/depthwise_conv.h"
+#include "cuda/conv_nhwc.h"
 #include "cuda/kernels/common.cuh"
 #include "ops/fused_conv.h"
 
@@ -284,7 +284,7 @@ LaunchFn pick(DataType dt, TileKind kind, int vec) {
   }
 }
 
-TileKind tile_for(const DepthwiseConvGeometry& g) {
+TileKind tile_for(const ConvNhwcGeometry& g) {
   if (g.kh == g.kw && (g.kh == 3 || g.kh == 5) && g.dilation_w == 1 &&
       (g.stride_w == 1 || g.stride_w == 2)) {
     const bool s1 = g.stride_w == 1;
@@ -296,7 +296,7 @@ TileKind tile_for(const DepthwiseConvGeometry& g) {
 
 /// Widest instantiated channel vector (elements) that divides C and whose weights for one
 /// vector fit the shared memory limit; 0 when even one channel's window does not fit.
-int widest_vec(const DepthwiseConvGeometry& g) {
+int widest_vec(const ConvNhwcGeometry& g) {
   const int64_t taps = g.kh * g.kw;
   const int widest = static_cast<int>(16 / dtype_size(g.dt));
   for (int v = widest; v >= 1; v /= 2)
@@ -306,7 +306,7 @@ int widest_vec(const DepthwiseConvGeometry& g) {
 }
 
 /// Launch geometry for `vec` channels per thread. Requires widest_vec(g) >= vec > 0.
-LaunchPlan make_plan(const DepthwiseConvGeometry& g, TileKind kind, int vec) {
+LaunchPlan make_plan(const ConvNhwcGeometry& g, TileKind kind, int vec) {
   const int64_t taps = g.kh * g.kw;
   const int64_t nvec = g.c / vec;
   const int64_t per_vec = taps * vec * static_cast<int64_t>(sizeof(float));
@@ -361,7 +361,7 @@ const char* dtype_tag(DataType dt) {
 
 class DepthwiseConvKernel final : public Kernel {
  public:
-  DepthwiseConvKernel(const DepthwiseConvGeometry& g, TileKind kind, int vec, std::string tactic)
+  DepthwiseConvKernel(const ConvNhwcGeometry& g, TileKind kind, int vec, std::string tactic)
       : g_(g), kind_(kind), vec_(vec), tactic_(std::move(tactic)) {
     if (vec_ > 0) {
       plan_ = make_plan(g_, kind_, vec_);
@@ -397,7 +397,7 @@ class DepthwiseConvKernel final : public Kernel {
   }
 
  private:
-  DepthwiseConvGeometry g_;
+  ConvNhwcGeometry g_;
   TileKind kind_;
   int vec_;  ///< channels per thread; 0 = nothing to launch
   std::string tactic_;
@@ -408,7 +408,7 @@ class DepthwiseConvKernel final : public Kernel {
 }  // namespace
 
 Result<std::unique_ptr<Kernel>> make_depthwise_conv_kernel(const KernelConfig& cfg,
-                                                           const DepthwiseConvGeometry& g) {
+                                                           const ConvNhwcGeometry& g) {
   const TileKind kind = tile_for(g);
   const std::string window = std::to_string(g.kh) + "x" + std::to_string(g.kw);
   if (g.n * g.c * g.oh * g.ow == 0)

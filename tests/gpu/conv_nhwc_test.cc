@@ -1,12 +1,16 @@
-// The depthwise convolution kernel (src/cuda/depthwise_conv.h) on channels-last tensors
+// kiln's channels-last convolution kernels (src/cuda/conv_nhwc.h), depthwise and stem,
 // against the CPU reference of Conv / kiln.FusedConv. One-node models are row-major, so
 // the factory is called directly with kNhwc operands on device buffers: X (and a
-// channels-last residual) are transposed to NHWC, W [C, 1, kh, kw] is passed as it is (with
-// one input channel per group its KRSC bytes are the KCRS bytes), Y is poisoned with NaNs
-// before the launch and transposed back. Covered: f32, f16, bf16; channel counts for every
-// vector width (16-byte, 8-byte, 4-byte, scalar); 3x3 / 5x5 (specialised) and other
-// windows; strides, dilations, asymmetric pads, auto_pad; bias, residual (NHWC and
-// row-major) and every activation; device pointers at odd offsets.
+// channels-last residual) are transposed to NHWC, W is passed as KRSC (as the layout pass
+// stores it; for depthwise those are W's own bytes) or, where a case says so, as KCRS,
+// Y is poisoned with NaNs before the launch and transposed back.
+// Depthwise: f32, f16, bf16; channel counts for every vector width (16-byte, 8-byte,
+// 4-byte, scalar); 3x3 / 5x5 (specialised) and other windows; strides, dilations,
+// asymmetric pads, auto_pad; bias, residual (NHWC and row-major) and every activation;
+// device pointers at odd offsets.
+// Stem: every compiled variant, f16 and bf16, images whose sides are not multiples of the
+// tile, pads, batches, more tiles than the persistent grid, KCRS weights, every
+// activation, unaligned pointers.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -14,7 +18,8 @@
 #include <cstring>
 #include <random>
 
-#include "cuda/depthwise_conv.h"
+#include "cuda/conv_nhwc.h"
+#include "cuda/handles.h"
 #include "gpu_test_util.h"
 
 namespace kiln {
@@ -24,7 +29,8 @@ using namespace gputest;
 using Attrs = std::map<std::string, ir::Attribute>;
 using Dims = std::vector<int64_t>;
 
-/// One depthwise convolution. X is [N, C, H, W]; W is [C, 1, kh, kw].
+/// One convolution. X is [N, C, H, W]; W is [C, 1, kh, kw] (depthwise, k == 0) or
+/// [K, C, kh, kw] (dense, group 1).
 struct DwCase {
   std::string label;
   DataType dt = kF32;
@@ -37,7 +43,32 @@ struct DwCase {
   Attrs act_attrs;          ///< alpha / clip_min / clip_max
   enum Residual { kNone, kNhwc, kRowMajor } residual = kNone;
   int misalign = 0;  ///< elements by which the X, Y and Z device pointers are offset
+  int64_t k = 0;     ///< output channels of a dense convolution; 0 = depthwise
+  bool w_kcrs = false;  ///< pass W in KCRS memory order (dense only)
+  bool gemm1x1 = false;  ///< dense: the 1x1 GEMM factory instead of the stem kernel
+  std::string tactic;    ///< replay these tactic params (empty: the factory's choice)
+
+  bool depthwise() const { return k == 0; }
+  int64_t out_channels() const { return depthwise() ? x[1] : k; }
+  Dims w_dims() const { return {out_channels(), depthwise() ? 1 : x[1], kh, kw}; }
 };
+
+/// The factory under test: depthwise cases go to the depthwise kernel, dense ones to the
+/// stem kernel or the 1x1 GEMM.
+Result<std::unique_ptr<cuda::Kernel>> create_kernel(const DwCase& c,
+                                                    const cuda::KernelConfig& cfg) {
+  if (c.depthwise()) return cuda::create_depthwise_conv(cfg);
+  return c.gemm1x1 ? cuda::create_conv1x1_gemm(cfg) : cuda::create_stem_conv(cfg);
+}
+
+/// The node's KernelConfig (FP32 stays FP32: no TF32), replaying the case's tactic.
+cuda::KernelConfig kernel_config(const DwCase& c, ir::Node& node,
+                                 const std::vector<cuda::Operand>& ins, const cuda::Operand& out,
+                                 const cuda::Resources& res) {
+  cuda::KernelConfig cfg{node, ins, {out}, res, {.allow_tf32 = false}};
+  if (!c.tactic.empty()) cfg.tactic = &c.tactic;
+  return cfg;
+}
 
 Dims nhwc_order(const Dims& d) { return {d[0], d[2], d[3], d[1]}; }
 
@@ -71,7 +102,7 @@ ir::Node* add_node(ir::Graph& g, const DwCase& c, std::vector<ir::Value*> ins, i
                                      ops::kFusedConvDomain, ops::kFusedConvVersion)
                         : g.add_node("Conv", "node", std::move(ins), {out}, "", 17);
   n->attrs = c.attrs;
-  n->attrs["group"] = i(c.x[1]);
+  n->attrs["group"] = i(c.depthwise() ? c.x[1] : 1);
   if (c.fused) {
     n->attrs["activation"] = s(c.activation);
     for (const auto& [k, a] : c.act_attrs) n->attrs[k] = a;
@@ -88,8 +119,8 @@ CaseData make_data(const DwCase& c, const Dims& y_dims) {
   std::mt19937_64 rng(4321);
   CaseData d;
   d.x = random_host(c.dt, c.x, rng, -1, 1);
-  d.w = random_host(c.dt, {c.x[1], 1, c.kh, c.kw}, rng, -0.5, 0.5);
-  if (c.bias) d.b = random_host(c.dt, {c.x[1]}, rng, -1, 1);
+  d.w = random_host(c.dt, c.w_dims(), rng, -0.5, 0.5);
+  if (c.bias) d.b = random_host(c.dt, {c.out_channels()}, rng, -1, 1);
   if (c.residual != DwCase::kNone) d.z = random_host(c.dt, y_dims, rng, -1, 1);
   return d;
 }
@@ -105,7 +136,7 @@ Result<Dims> output_dims(const DwCase& c) {
   HostTensor x = random_host(c.dt, c.x, rng, -1, 1);
   ir::Value* vx = g->add_value("x", c.dt, Shape::from(c.x));
   g->inputs.push_back(vx);
-  ir::Value* vw = g->add_constant("w", HostTensor(c.dt, {c.x[1], 1, c.kh, c.kw}));
+  ir::Value* vw = g->add_constant("w", HostTensor(c.dt, c.w_dims()));
   ir::Value* vy = g->add_value("y");
   g->outputs.push_back(vy);
   add_node(*g, probe, {vx, vw}, vy);
@@ -160,7 +191,8 @@ void make_config(Config& k, const DwCase& c, const CaseData& d, const Dims& y_di
                      .value = constant ? &t : nullptr});
   };
   operand("x", d.x, cuda::Layout::kNhwc, false);
-  operand("w", d.w, cuda::Layout::kNhwc, true);  // KRSC, as the layout pass stores it
+  // KRSC, as the layout pass stores it (the bytes are run_gpu's), or KCRS.
+  operand("w", d.w, c.w_kcrs ? cuda::Layout::kRowMajor : cuda::Layout::kNhwc, true);
   if (c.bias) {
     operand("b", d.b, cuda::Layout::kRowMajor, true);
   } else if (c.fused) {
@@ -176,23 +208,33 @@ void make_config(Config& k, const DwCase& c, const CaseData& d, const Dims& y_di
   k.node = add_node(k.graph, c, vin, vy);
 }
 
-/// Runs the depthwise kernel; returns Y in logical NCHW order (undefined after a failure)
+/// Runs the case's kernel; returns Y in logical NCHW order (undefined after a failure)
 /// and the tactic.
 HostTensor run_gpu(const DwCase& c, const CaseData& d, const Dims& y_dims, std::string& tactic) {
   Config k;
   make_config(k, c, d, y_dims);
+  cuda::Handles handles;  // stream, cuDNN and cuBLASLt handles (the 1x1 GEMM needs them)
+  const Status init = handles.init(0);
+  EXPECT_TRUE(init.is_ok()) << init.to_string();
+  if (!init.is_ok()) return {};
+  k.res = handles.res();
   EXPECT_EQ(cudaDeviceGetAttribute(&k.res.sm_count, cudaDevAttrMultiProcessorCount, 0),
             cudaSuccess);
-  const cuda::KernelConfig cfg{*k.node, k.ins, {k.out}, k.res, {}};
-  auto kernel = cuda::create_depthwise_conv(cfg);
+  const cuda::KernelConfig cfg = kernel_config(c, *k.node, k.ins, k.out, k.res);
+  auto kernel = create_kernel(c, cfg);
   EXPECT_TRUE(kernel.is_ok()) << kernel.status().to_string();
   if (!kernel.is_ok()) return {};
   tactic = (*kernel)->tactic();
-  EXPECT_EQ((*kernel)->workspace_bytes(), 0u);
+  if (!c.gemm1x1) EXPECT_EQ((*kernel)->workspace_bytes(), 0u);
+  void* workspace = nullptr;
+  if ((*kernel)->workspace_bytes() > 0)
+    EXPECT_EQ(cudaMalloc(&workspace, (*kernel)->workspace_bytes()), cudaSuccess);
 
   // Device copies in the kernel's memory order, `misalign` elements into each buffer.
   const size_t off = c.misalign * dtype_size(c.dt);
-  std::vector<HostTensor> mem{transpose4(d.x, c.x, true), d.w};
+  const bool w_krsc = !c.depthwise() && !c.w_kcrs;
+  std::vector<HostTensor> mem{transpose4(d.x, c.x, true),
+                              w_krsc ? transpose4(d.w, c.w_dims(), true) : d.w};
   if (c.bias) mem.push_back(d.b);
   if (d.z.defined())
     mem.push_back(c.residual == DwCase::kNhwc ? transpose4(d.z, y_dims, true) : d.z);
@@ -217,10 +259,11 @@ HostTensor run_gpu(const DwCase& c, const CaseData& d, const Dims& y_dims, std::
   EXPECT_EQ(cudaMemset(y_alloc, 0xff, y.bytes() + off + 16), cudaSuccess);  // NaN poison
   void* y_dev = static_cast<char*>(y_alloc) + off;
   void* outs[] = {y_dev};
-  const cuda::LaunchArgs args{slots.data(), outs, nullptr, nullptr, k.res};
+  const cuda::LaunchArgs args{slots.data(), outs, workspace, k.res.stream, k.res};
   const Status st = (*kernel)->enqueue(args);
   EXPECT_TRUE(st.is_ok()) << st.to_string();
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaFree(workspace);
   EXPECT_EQ(cudaMemcpy(y.raw(), y_dev, y.bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
   for (void* p : alloc) cudaFree(p);
   cudaFree(y_alloc);
@@ -243,7 +286,8 @@ void expect_case(const DwCase& c, const std::string& tactic_prefix = {}) {
   if (!tactic_prefix.empty()) EXPECT_EQ(tactic.rfind(tactic_prefix, 0), 0u) << tactic;
   auto [atol, rtol] = default_tolerance(c.dt);
   // f32: summation order alone differs from the CPU GEMM, ~sqrt(taps) roundings.
-  if (c.dt == kF32) atol = std::max(1e-5, 2e-6 * std::sqrt(static_cast<double>(c.kh * c.kw)));
+  const double terms = static_cast<double>(c.kh * c.kw * (c.depthwise() ? 1 : c.x[1]));
+  if (c.dt == kF32) atol = std::max(1e-5, 2e-6 * std::sqrt(terms));
   EXPECT_EQ(compare_tensors(*ref, got, atol, rtol), "") << "tactic " << tactic;
 }
 
@@ -388,6 +432,174 @@ TEST(CudaDepthwiseConv, TacticNames) {
   expect_case(c, "kiln:dwconv_nhwc_5x5_bf16_v2");
 }
 
+// ---- stem kernel -----------------------------------------------------------------------
+
+/// A dense C = 4 case for the stem kernel.
+DwCase stem_case(const std::string& label, DataType dt, const Dims& x, int64_t window,
+                 int64_t stride, int64_t k) {
+  DwCase c{.label = label, .dt = dt, .x = x, .kh = window, .kw = window, .k = k};
+  const int64_t p = window / 2;
+  c.attrs = {{"pads", ints({p, p, p, p})}, {"strides", ints({stride, stride})}};
+  return c;
+}
+
+TEST(CudaStemConv, EveryVariant) {
+  KILN_REQUIRE_GPU();
+  struct V {
+    int64_t window, stride, k;
+  };
+  for (DataType dt : {kF16, kBF16})
+    for (V v : {V{7, 2, 64}, V{3, 2, 16}, V{3, 2, 32}, V{3, 1, 32}, V{3, 1, 64}})
+      for (const Dims& x : {Dims{2, 4, 37, 45}, Dims{1, 4, 16, 16}, Dims{3, 4, 5, 70}}) {
+        const DwCase c = stem_case("variant", dt, x, v.window, v.stride, v.k);
+        expect_case(c, "kiln:stem_conv_" + std::to_string(v.window) + "x" +
+                           std::to_string(v.window) + "s" + std::to_string(v.stride) + "_c4k" +
+                           std::to_string(v.k) + "_" + (dt == kF16 ? "f16" : "bf16"));
+      }
+}
+
+TEST(CudaStemConv, ResNetStemAndMoreTilesThanTheGrid) {
+  KILN_REQUIRE_GPU();
+  expect_case(stem_case("resnet stem", kF16, {2, 4, 224, 224}, 7, 2, 64));
+  // 12 images of 80x80 outputs in 8x16 tiles: 600 tiles, more than the persistent grid.
+  expect_case(stem_case("many tiles", kF16, {12, 4, 160, 160}, 3, 2, 16));
+}
+
+TEST(CudaStemConv, PadsWeightsLayoutAndEpilogue) {
+  KILN_REQUIRE_GPU();
+  const Attrs pads[] = {
+      {{"pads", ints({0, 0, 0, 0})}},
+      {{"pads", ints({3, 1, 0, 2})}},
+      {{"auto_pad", s("SAME_UPPER")}},
+  };
+  for (const Attrs& a : pads)
+    for (bool kcrs : {false, true}) {
+      DwCase c = stem_case("pads/layout", kF16, {2, 4, 29, 33}, 7, 2, 64);
+      c.attrs = a;
+      c.attrs["strides"] = ints({2, 2});
+      c.w_kcrs = kcrs;
+      expect_case(c);
+    }
+  for (const Activation& act : fused_conv_activations())
+    for (bool bias : {true, false})
+      for (DataType dt : {kF16, kBF16}) {
+        DwCase c = stem_case(std::string("FusedConv ") + act.name, dt, {1, 4, 23, 31}, 3, 2, 32);
+        c.fused = true;
+        c.activation = act.name;
+        c.act_attrs = act.attrs;
+        c.bias = bias;
+        expect_case(c);
+      }
+}
+
+TEST(CudaStemConv, UnalignedPointers) {
+  KILN_REQUIRE_GPU();
+  for (int misalign : {1, 2, 4}) {
+    DwCase c = stem_case("offset " + std::to_string(misalign), kF16, {2, 4, 21, 19}, 7, 2, 64);
+    c.misalign = misalign;
+    expect_case(c);
+  }
+}
+
+// ---- 1x1 convolutions as one cuBLASLt GEMM ------------------------------------------------
+
+DwCase gemm_case(const std::string& label, DataType dt, const Dims& x, int64_t k) {
+  DwCase c{.label = label, .dt = dt, .x = x, .kh = 1, .kw = 1, .k = k, .gemm1x1 = true};
+  return c;
+}
+
+TEST(CudaConv1x1Gemm, DtypesShapesAndEpilogues) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : {kF16, kBF16, kF32})
+    for (const Dims& x : {Dims{2, 64, 14, 15}, Dims{1, 24, 7, 9}, Dims{3, 8, 5, 5}})
+      for (int64_t k : {256, 40})
+        for (auto residual : {DwCase::kNone, DwCase::kNhwc})
+          for (const char* act : {"", "Relu"})
+            for (bool bias : {true, false}) {
+              DwCase c = gemm_case(std::string("act '") + act + "' residual " +
+                                       std::to_string(residual) + (bias ? " bias" : ""),
+                                   dt, x, k);
+              c.fused = true;
+              c.activation = act;
+              c.residual = residual;
+              c.bias = bias;
+              expect_case(c, "conv1x1_gemm:cublaslt:");
+            }
+  DwCase conv = gemm_case("plain Conv", kF16, {2, 32, 9, 9}, 64);
+  expect_case(conv, "conv1x1_gemm:cublaslt:");
+  conv.misalign = 1;  // element-aligned pointers: the fallback algorithm
+  expect_case(conv, "conv1x1_gemm:cublaslt:");
+}
+
+TEST(CudaConv1x1Gemm, EveryCandidateReplays) {
+  KILN_REQUIRE_GPU();
+  DwCase c = gemm_case("candidates", kF16, {4, 64, 28, 28}, 256);
+  c.fused = true;
+  c.activation = "Relu";
+  c.residual = DwCase::kNhwc;
+  const Dims y{4, 256, 28, 28};
+  const CaseData d = make_data(c, y);
+  Config k;
+  make_config(k, c, d, y);
+  cuda::Handles handles;
+  ASSERT_TRUE(handles.init(0).is_ok());
+  k.res = handles.res();
+  const cuda::KernelConfig cfg = kernel_config(c, *k.node, k.ins, k.out, k.res);
+  auto candidates = cuda::conv1x1_gemm_candidates(cfg);
+  ASSERT_TRUE(candidates.is_ok()) << candidates.status().to_string();
+  ASSERT_FALSE(candidates->empty());
+  for (const auto& cand : *candidates) {
+    DwCase r = c;
+    r.tactic = cand->tactic_params();
+    ASSERT_EQ(r.tactic.rfind(cuda::kConv1x1GemmTacticPrefix, 0), 0u) << r.tactic;
+    expect_case(r, cand->tactic());
+  }
+}
+
+TEST(CudaConv1x1Gemm, RefusesWhatItDoesNotRun) {
+  KILN_REQUIRE_GPU();  // the factory asks cuBLASLt for algorithms
+  DwCase c = gemm_case("refuse", kF16, {1, 8, 6, 6}, 16);
+  c.fused = true;
+  c.activation = "Relu";
+  c.residual = DwCase::kNhwc;
+  const Dims y{1, 16, 6, 6};
+  const CaseData d = make_data(c, y);
+  cuda::Handles handles;
+  ASSERT_TRUE(handles.init(0).is_ok());
+  auto status = [&](auto edit) {
+    Config k;
+    make_config(k, c, d, y);
+    k.res = handles.res();
+    edit(k);
+    const cuda::KernelConfig cfg = kernel_config(c, *k.node, k.ins, k.out, k.res);
+    return cuda::create_conv1x1_gemm(cfg).status();
+  };
+  EXPECT_TRUE(status([](Config&) {}).is_ok());
+  auto refused = [&](const char* what, auto edit) {
+    const Status st = status(edit);
+    EXPECT_EQ(st.code(), ErrorCode::kNoGpuKernel) << what << ": " << st.to_string();
+  };
+  refused("HardSwish", [](Config& k) { k.node->attrs["activation"] = s("HardSwish"); });
+  refused("row-major residual", [](Config& k) { k.ins[3].layout = cuda::Layout::kRowMajor; });
+  refused("3x3 window", [](Config& k) {
+    k.ins[1].dims = {16, 8, 3, 3};
+    k.node->attrs["pads"] = ints({1, 1, 1, 1});
+  });
+  refused("stride 2", [](Config& k) {
+    k.node->attrs["strides"] = ints({2, 2});
+    k.out.dims = {1, 16, 3, 3};
+    k.ins[3].dims = {1, 16, 3, 3};
+  });
+  DwCase bad = c;
+  bad.tactic = "cudnn_garbage";
+  Config k;
+  make_config(k, bad, d, y);
+  k.res = handles.res();
+  const Status st =
+      cuda::create_conv1x1_gemm(kernel_config(bad, *k.node, k.ins, k.out, k.res)).status();
+  EXPECT_EQ(st.code(), ErrorCode::kTacticUnavailable) << st.to_string();
+}
+
 // ---- what the factory refuses (no device needed) --------------------------------------
 
 /// The factory's answer for `c` with its operands possibly changed by `edit`.
@@ -397,8 +609,8 @@ Status create_status(const DwCase& c, const Dims& y_dims, Edit edit) {
   Config k;
   make_config(k, c, d, y_dims);
   edit(k);
-  const cuda::KernelConfig cfg{*k.node, k.ins, {k.out}, k.res, {}};
-  return cuda::create_depthwise_conv(cfg).status();
+  const cuda::KernelConfig cfg = kernel_config(c, *k.node, k.ins, k.out, k.res);
+  return create_kernel(c, cfg).status();
 }
 
 TEST(CudaDepthwiseConv, RefusesWhatItDoesNotRun) {
@@ -431,13 +643,46 @@ TEST(CudaDepthwiseConv, RefusesWhatItDoesNotRun) {
   refused("another op", [](Config& k) { k.node->op_type = "MaxPool"; });
 }
 
+TEST(CudaStemConv, RefusesWhatItDoesNotRun) {
+  const DwCase c = stem_case("refuse", kF16, {1, 4, 8, 8}, 3, 2, 32);
+  const Dims y{1, 32, 4, 4};
+  // Creating the kernel sizes its grid on the device; the refusals come before that.
+  if (cuda_device_count() > 0) EXPECT_TRUE(create_status(c, y, [](Config&) {}).is_ok());
+  auto refused = [&](const char* what, auto edit) {
+    const Status st = create_status(c, y, edit);
+    EXPECT_EQ(st.code(), ErrorCode::kNoGpuKernel) << what << ": " << st.to_string();
+  };
+  refused("row-major X", [](Config& k) { k.ins[0].layout = cuda::Layout::kRowMajor; });
+  refused("f32", [](Config& k) {
+    for (auto& o : k.ins) o.dtype = kF32;
+    k.out.dtype = kF32;
+  });
+  refused("3 input channels", [](Config& k) {
+    k.ins[0].dims[1] = 3;
+    k.ins[1].dims[1] = 3;
+  });
+  refused("K 48 (no variant)", [](Config& k) {
+    k.ins[1].dims[0] = 48;
+    k.ins[2].dims[0] = 48;
+    k.out.dims[1] = 48;
+  });
+  refused("dilation 2", [](Config& k) {
+    k.node->attrs["dilations"] = ints({2, 2});
+    k.node->attrs["pads"] = ints({2, 2, 2, 2});
+  });
+  refused("group 2", [](Config& k) {
+    k.node->attrs["group"] = i(2);
+    k.ins[1].dims[1] = 2;
+  });
+}
+
 TEST(CudaDepthwiseConv, EmptyOutputLaunchesNothing) {
   const DwCase c{.label = "empty", .dt = kF16, .x = {0, 8, 6, 6},
                  .attrs = {{"pads", ints({1, 1, 1, 1})}}};
   const CaseData d = make_data(c, {0, 8, 6, 6});
   Config k;
   make_config(k, c, d, {0, 8, 6, 6});
-  const cuda::KernelConfig cfg{*k.node, k.ins, {k.out}, k.res, {}};
+  const cuda::KernelConfig cfg = kernel_config(c, *k.node, k.ins, k.out, k.res);
   auto kernel = cuda::create_depthwise_conv(cfg);
   ASSERT_TRUE(kernel.is_ok()) << kernel.status().to_string();
   const void* ins[] = {nullptr, nullptr, nullptr};
