@@ -56,6 +56,28 @@ bool is_fused_pointwise(const ir::Node& n) {
   return n.domain == ops::kFusedPointwiseDomain && n.op_type == ops::kFusedPointwiseOp;
 }
 
+/// An upsampling op whose every output is a graph output (or a subgraph capture) and is
+/// larger than its input: it runs in f32, after the Cast back from 16 bits, so that the Cast
+/// converts its small input instead of its large output (DeepLabV3's final bilinear
+/// Resize: one f32 write of the output instead of an f16 write, a read and an f32 write).
+/// f32 arithmetic on the 16-bit values is also no less accurate. Needs static dims (the
+/// opt dims of a dynamic build); other nodes are left to the table.
+bool upsamples_into_output(const ir::Graph& g, const ir::Node& n,
+                           const std::unordered_set<const ir::Value*>& implicit) {
+  static const std::unordered_set<std::string> kUpsampling = {"Resize", "Upsample", "Tile",
+                                                               "Expand", "DepthToSpace"};
+  if (!n.domain.empty() || !kUpsampling.count(n.op_type) || n.inputs.empty() || !n.inputs[0])
+    return false;
+  const int64_t in = n.inputs[0]->shape.numel();
+  if (in < 0) return false;
+  for (const ir::Value* v : n.outputs) {
+    if (!v || !(g.is_output(v) || implicit.count(v))) return false;
+    const int64_t out = v->shape.numel();
+    if (out <= in) return false;
+  }
+  return true;
+}
+
 bool is_t_input(const std::vector<int>& slots, size_t k) {
   for (int s : slots)
     if (s == -1 || s == static_cast<int>(k)) return true;
@@ -86,7 +108,7 @@ Status lower_precision(ir::Graph& g, DataType to) {
     }
     for (const ir::Value* v : n->outputs)
       if (v && dtype_is_float(v->dtype)) ok &= v->dtype == DataType::kF32;
-    if (ok && any_f32) low.insert(n.get());
+    if (ok && any_f32 && !upsamples_into_output(g, *n, implicit)) low.insert(n.get());
   }
 
   auto make_cast = [&](ir::Value* src, DataType dt, ir::Value* dst) {

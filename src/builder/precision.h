@@ -16,7 +16,9 @@ namespace kiln::builder {
 /// (their kernels accumulate in FP32) do; ops whose results overflow or lose accuracy in
 /// FP16 stay FP32: Exp, Log, Pow, ReduceSum/Prod/L1/L2/LogSum/LogSumExp/SumSquare,
 /// CumSum, and everything not listed (see kLowPrecisionOps in precision.cc). Engine inputs
-/// and outputs keep their types; a graph output produced in 16 bits gets a Cast back.
+/// and outputs keep their types; a graph output produced in 16 bits gets a Cast back. An
+/// upsampling op (Resize, Upsample, Tile, Expand, DepthToSpace) that writes a graph output
+/// larger than its input stays f32, so that the Cast back converts its input instead.
 /// Needs resolved schemas; re-runs shape inference. Errors: from shape inference.
 Status lower_precision(ir::Graph& g, DataType to);
 

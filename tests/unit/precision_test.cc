@@ -80,5 +80,43 @@ TEST(Precision, IntegerAndShapeInputsAreUntouched) {
     if (n->op_type == "Reshape") EXPECT_EQ(n->inputs[1]->dtype, DataType::kI64);
 }
 
+/// x [1, 2, 4, 4] → Relu → Resize(linear, scales) → y (graph output).
+ir::Value* relu_resize(ir::Graph& g, std::vector<float> scales) {
+  g.opset_imports[""] = 17;
+  ir::Value* x = add_input(g, "x", {1, 2, 4, 4});
+  ir::Value* r = add_op(g, "Relu", {x}, "r");
+  ir::Value* sc = g.add_constant("scales", HostTensor::from_vector<float>(DataType::kF32, {4}, scales));
+  ir::Value* y = add_op(g, "Resize", {r, nullptr, sc}, "y", {{"mode", ir::Attribute::from_string("linear")}});
+  g.outputs.push_back(y);
+  return y;
+}
+
+TEST(Precision, UpsamplingIntoAGraphOutputRunsInF32AfterTheCast) {
+  std::mt19937 rng(5);
+  ir::Graph g;
+  ir::Value* y = relu_resize(g, {1, 1, 4, 4});
+  KILN_ASSERT_OK(test::prepare(g));
+  HostTensor xin = test::random_tensor(DataType::kF32, {1, 2, 4, 4}, rng);
+  auto ref = runtime::run_graph(g, {xin});
+  ASSERT_TRUE(ref.is_ok());
+  KILN_ASSERT_OK(builder::lower_precision(g, DataType::kF16));
+  // x → f16 → Relu → f32 (the small tensor) → Resize in f32 → y: no Cast of the output.
+  EXPECT_EQ(test::op_types(g), (std::vector<std::string>{"Cast", "Relu", "Cast", "Resize"}));
+  EXPECT_EQ(y->producer->op_type, "Resize");
+  EXPECT_EQ(y->producer->inputs[0]->dtype, DataType::kF32);
+  auto low = runtime::run_graph(g, {xin});
+  ASSERT_TRUE(low.is_ok()) << low.status().to_string();
+  test::expect_close(low.value()[0], ref.value()[0], 1e-2, 1e-2, "fp16 vs fp32");
+}
+
+TEST(Precision, DownsamplingIntoAGraphOutputStays16Bit) {
+  ir::Graph g;
+  ir::Value* y = relu_resize(g, {1, 1, 0.5f, 0.5f});
+  KILN_ASSERT_OK(test::prepare(g));
+  KILN_ASSERT_OK(builder::lower_precision(g, DataType::kF16));
+  EXPECT_EQ(test::op_types(g), (std::vector<std::string>{"Cast", "Relu", "Resize", "Cast"}));
+  EXPECT_EQ(y->producer->op_type, "Cast");
+}
+
 }  // namespace
 }  // namespace kiln
