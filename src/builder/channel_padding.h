@@ -7,7 +7,8 @@
 // takes 0.84 ms with 4 channels against 1.51 ms for kiln's best 3-channel engine. The Pad
 // node (which also does the NCHW → NHWC relayout the input needs anyway) is one more
 // launch, so small inputs (fewer than kMinPaddedPixels pixels, e.g. batch 1 at 224²) are
-// left as they are.
+// padded only where kiln's tensor-core stem kernel has a variant for the convolution
+// (cuda/stem_conv_variants.h), whose gain outweighs the launch.
 #pragma once
 
 #include "ir/graph.h"
@@ -19,7 +20,8 @@ namespace kiln::builder {
 inline constexpr int64_t kMinPaddedPixels = int64_t{1} << 20;
 
 /// Rewrites every 2-D Conv / kiln.FusedConv with group 1, an f16/bf16 input of 1..3
-/// channels (static [N, C, H, W], at least kMinPaddedPixels pixels) and constant weights
+/// channels (static [N, C, H, W], at least kMinPaddedPixels pixels or a window, stride and
+/// K the stem kernel has a variant for) and constant weights
 /// [K, C, kh, kw]: its input becomes
 /// Pad(x, channels C..3 = 0) ([N, 4, H, W], ONNX Pad-13, constant mode) and its weights
 /// [K, 4, kh, kw] with zero input channels. Run before layout assignment, so the Pad node

@@ -13,16 +13,17 @@ namespace {
 using test::add_input;
 using test::add_op;
 
-/// x [n, C, 9, 9] f16 → Conv 3x3 (C → 6) → Relu → y; conv weights random f16. The default
-/// batch makes the input just big enough to be padded (kMinPaddedPixels).
+/// x [n, C, 9, 9] f16 → Conv 3x3 stride 2 (C → k) → Relu → y; conv weights random f16.
+/// The default batch makes the input just big enough to be padded (kMinPaddedPixels); the
+/// default K = 6 has no stem-kernel variant.
 std::unique_ptr<ir::Graph> stem(int64_t c, int64_t group = 1,
-                                int64_t n = (builder::kMinPaddedPixels + 80) / 81) {
+                                int64_t n = (builder::kMinPaddedPixels + 80) / 81, int64_t k = 6) {
   std::mt19937 rng(3);
   auto gp = std::make_unique<ir::Graph>();
   ir::Graph& g = *gp;
   g.opset_imports[""] = 17;
   ir::Value* x = add_input(g, "x", {n, c, 9, 9}, DataType::kF16);
-  ir::Value* w = test::add_random_const(g, "w", DataType::kF16, {6, c / group, 3, 3}, rng);
+  ir::Value* w = test::add_random_const(g, "w", DataType::kF16, {k, c / group, 3, 3}, rng);
   ir::Value* y = add_op(g, "Conv", {x, w}, "conv",
                         {{"pads", ir::Attribute::from_ints({1, 1, 1, 1})},
                          {"strides", ir::Attribute::from_ints({2, 2})},
@@ -52,6 +53,19 @@ TEST(ChannelPadding, ThreeChannelStemGetsAPadAndZeroWeightsAndTheSameOutput) {
         for (int64_t s = 0; s < 9; ++s) EXPECT_EQ(w.get_f64((k * 4 + ci) * 9 + s), 0.0);
     // The extra products are exactly 0; only the GEMM's summation blocking may differ.
     test::expect_close(test::run(g, inputs), before, 1e-3, 1e-3);
+  }
+}
+
+TEST(ChannelPadding, SmallInputsArePaddedWhereTheStemKernelHasAVariant) {
+  // 3x3 stride 2 with K = 16 is a stem-kernel variant (cuda/stem_conv_variants.h): padded
+  // at batch 2; K = 6 is not: left alone.
+  for (auto [k, expect] : {std::pair<int64_t, int>{16, 1}, {6, 0}}) {
+    auto gp = stem(3, 1, 2, k);
+    ir::Graph& g = *gp;
+    KILN_ASSERT_OK(test::prepare(g));
+    auto padded = builder::pad_conv_input_channels(g);
+    KILN_ASSERT_OK(padded.status());
+    EXPECT_EQ(*padded, expect) << "K=" << k;
   }
 }
 

@@ -37,6 +37,7 @@
 
 #include "cuda/conv_nhwc.h"
 #include "cuda/kernels/common.cuh"
+#include "cuda/stem_conv_variants.h"
 #include "ops/fused_conv.h"
 
 namespace kiln::cuda {
@@ -425,8 +426,11 @@ Variant variant() {
 
 template <typename T>
 Variant pick_shape(const ConvNhwcGeometry& g) {
+  if (!stem_conv_has_variant(g.kh, g.kw, g.stride_h, g.stride_w, g.dilation_h, g.dilation_w,
+                             g.k))
+    return {};
+  // One instantiation per entry of kStemConvVariants (stem_conv_variants.h).
   const int64_t win = g.kh, s = g.stride_h, k = g.k;
-  if (g.kh != g.kw) return {};
   if (win == 7 && s == 2 && k == 64) return variant<T, 7, 7, 2, 64>();
   if (win == 3 && s == 2 && k == 16) return variant<T, 3, 3, 2, 16>();
   if (win == 3 && s == 2 && k == 32) return variant<T, 3, 3, 2, 32>();
