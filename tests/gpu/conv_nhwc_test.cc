@@ -508,6 +508,15 @@ DwCase gemm_case(const std::string& label, DataType dt, const Dims& x, int64_t k
   return c;
 }
 
+/// A ResNet bottleneck's last 1x1: FusedConv with a channels-last residual and Relu.
+DwCase gemm_residual_relu_case(const std::string& label, const Dims& x, int64_t k) {
+  DwCase c = gemm_case(label, kF16, x, k);
+  c.fused = true;
+  c.activation = "Relu";
+  c.residual = DwCase::kNhwc;
+  return c;
+}
+
 TEST(CudaConv1x1Gemm, DtypesShapesAndEpilogues) {
   KILN_REQUIRE_GPU();
   for (DataType dt : {kF16, kBF16, kF32})
@@ -533,10 +542,7 @@ TEST(CudaConv1x1Gemm, DtypesShapesAndEpilogues) {
 
 TEST(CudaConv1x1Gemm, EveryCandidateReplays) {
   KILN_REQUIRE_GPU();
-  DwCase c = gemm_case("candidates", kF16, {4, 64, 28, 28}, 256);
-  c.fused = true;
-  c.activation = "Relu";
-  c.residual = DwCase::kNhwc;
+  const DwCase c = gemm_residual_relu_case("candidates", {4, 64, 28, 28}, 256);
   const Dims y{4, 256, 28, 28};
   const CaseData d = make_data(c, y);
   Config k;
@@ -558,10 +564,7 @@ TEST(CudaConv1x1Gemm, EveryCandidateReplays) {
 
 TEST(CudaConv1x1Gemm, RefusesWhatItDoesNotRun) {
   KILN_REQUIRE_GPU();  // the factory asks cuBLASLt for algorithms
-  DwCase c = gemm_case("refuse", kF16, {1, 8, 6, 6}, 16);
-  c.fused = true;
-  c.activation = "Relu";
-  c.residual = DwCase::kNhwc;
+  const DwCase c = gemm_residual_relu_case("refuse", {1, 8, 6, 6}, 16);
   const Dims y{1, 16, 6, 6};
   const CaseData d = make_data(c, y);
   cuda::Handles handles;
