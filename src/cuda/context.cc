@@ -362,10 +362,15 @@ Result<Spec*> current_spec(ContextState& c) {
 
 Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState> e,
                                                    const std::map<std::string, std::vector<int64_t>>& input_dims) {
+  // Kernel creation dominates a context's start-up (library first use, cuDNN plans): the
+  // handles and each node are timed for -vv.
+  using Clock = std::chrono::steady_clock;
+  const auto t_handles = Clock::now();
   auto c = std::make_shared<ContextState>();
   c->engine = e;
   c->input_dims = &input_dims;
   KILN_RETURN_IF_ERROR(c->h.init(e->device));
+  const double handles_ms = std::chrono::duration<double, std::milli>(Clock::now() - t_handles).count();
   const auto& info = e->plan->info;
   const ir::Graph& g = e->graph();
   const char* poison = std::getenv("KILN_CUDA_POISON");
@@ -389,8 +394,6 @@ Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState
   }
   if (e->dynamic) return c;  // specs are built per input shape (current_spec)
 
-  // Kernel creation dominates a context's start-up (cuDNN plans): timed per node for -vv.
-  using Clock = std::chrono::steady_clock;
   const auto t_start = Clock::now();
   size_t from_artifact = 0;
   std::vector<std::pair<double, const ir::Node*>> slowest;
@@ -407,7 +410,8 @@ Result<std::shared_ptr<ContextState>> create_context(std::shared_ptr<EngineState
     const size_t top = std::min<size_t>(slowest.size(), 5);
     std::partial_sort(slowest.begin(), slowest.begin() + static_cast<std::ptrdiff_t>(top), slowest.end(),
                       [](const auto& a, const auto& b) { return a.first > b.first; });
-    std::string msg = "execution context: " + std::to_string(sp->steps.size()) + " nodes lowered in " +
+    std::string msg = "execution context: stream and library handles in " + std::to_string(handles_ms) +
+                      " ms; " + std::to_string(sp->steps.size()) + " nodes lowered in " +
                       std::to_string(std::chrono::duration<double, std::milli>(Clock::now() - t_start).count()) +
                       " ms (" + std::to_string(from_artifact) + " with stored compiled code); slowest:";
     for (size_t i = 0; i < top; ++i)

@@ -4,7 +4,9 @@
 
 #include <xxhash.h>
 
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 
 #include "engine/plan.h"
 
@@ -106,6 +108,35 @@ TEST(Plan, RejectsBadFiles) {
   uint64_t sum = XXH3_64bits(rnd.data() + plan::kPreambleBytes, rnd.size() - plan::kPreambleBytes);
   std::memcpy(rnd.data() + 24, &sum, 8);
   EXPECT_EQ(code(rnd), ErrorCode::kPlanCorrupt);
+}
+
+// A plan file comes back byte for byte, its weights in place; a truncated file is an error,
+// not a partial plan, and a missing one an I/O error.
+TEST(Plan, FileRoundTrip) {
+  auto g = sample_graph();
+  std::vector<float> big(1u << 20);
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 9973);
+  g->add_constant("big", HostTensor::from_vector<float>(DataType::kF32, {static_cast<int64_t>(big.size())}, big));
+  const auto bytes = plan::serialize(*g, {});
+  const std::string path = ::testing::TempDir() + "/kiln_plan_file_test.kiln";
+  {
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  auto lp = plan::deserialize_file(path);
+  ASSERT_TRUE(lp.is_ok()) << lp.status().to_string();
+  const ir::Value* v = lp->graph->find_value("big");
+  ASSERT_TRUE(v && v->constant);
+  EXPECT_EQ(std::memcmp(v->constant->raw(), big.data(), big.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(lp->storage.get(), bytes.data(), bytes.size()), 0);
+
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size() - 4096));
+  }
+  EXPECT_EQ(plan::deserialize_file(path).status().code(), ErrorCode::kPlanCorrupt);
+  std::remove(path.c_str());
+  EXPECT_EQ(plan::deserialize_file(path).status().code(), ErrorCode::kIoError);
 }
 
 }  // namespace kiln

@@ -1,5 +1,6 @@
 // GPU kernels of the broadcasting pointwise ops with several inputs (ONNX Operators.md,
-// Broadcasting.md): arithmetic (Add, Sub, Mul, Div, Pow, Mod), bitwise (BitwiseAnd/Or/Xor,
+// Broadcasting.md): arithmetic (Pow, Mod; Add, Sub, Mul and Div on integer types, whose
+// float versions are in binary_arith.cu), bitwise (BitwiseAnd/Or/Xor,
 // BitShift), comparisons (Equal, Less, LessOrEqual, Greater, GreaterOrEqual) and logic
 // (And, Or, Xor) with bool output, PRelu, Where, and the variadic Max, Min, Sum, Mean.
 //
@@ -7,37 +8,12 @@
 // bitwise.cc, compare_logic.cc, activations.cc, variadic.cc): integer overflow wraps,
 // integer division/remainder by zero gives 0, NaN propagates as there. Binary ops of
 // opset < 7 honour the legacy broadcast/axis attributes (legacy_rhs_dims).
-#include "cuda/kernels/pointwise.cuh"
+#include "cuda/kernels/binary.cuh"
 
 namespace kiln::cuda {
 namespace {
 
-// ---- arithmetic (binary_arith.cc) -----------------------------------------------------------
-
-// Integer arithmetic goes through wrap_t so overflow wraps instead of being UB.
-#define KILN_ARITH_OP(NAME, OP)                                                          \
-  struct NAME {                                                                         \
-    template <typename C> __device__ C operator()(C x, C y) const {                     \
-      if constexpr (std::is_integral_v<C>)                                              \
-        return static_cast<C>(static_cast<wrap_t<C>>(x) OP static_cast<wrap_t<C>>(y)); \
-      else return x OP y;                                                               \
-    }                                                                                   \
-  };
-KILN_ARITH_OP(AddOp, +) KILN_ARITH_OP(SubOp, -) KILN_ARITH_OP(MulOp, *)
-#undef KILN_ARITH_OP
-
-struct DivOp {
-  template <typename C> __device__ C operator()(C x, C y) const {
-    if constexpr (std::is_integral_v<C>) {
-      if (y == 0) return C(0);  // undefined in ONNX; no trap
-      if constexpr (std::is_signed_v<C>)
-        if (y == C(-1)) return static_cast<C>(-static_cast<std::make_unsigned_t<C>>(x));
-      return static_cast<C>(x / y);
-    } else {
-      return x / y;
-    }
-  }
-};
+// ---- arithmetic (binary_arith.cc; Add/Sub/Mul/Div are in binary.cuh) ----------------------
 
 /// fmod=0: the result takes the divisor's sign (Python %); fmod=1: C fmod / truncated
 /// remainder. Integer remainder by zero gives 0.
@@ -274,20 +250,6 @@ KernelResult create_variadic(const KernelConfig& cfg) {
 
 // ---- factories ------------------------------------------------------------------------------
 
-/// Two operands of one type in Set; output of that type, or bool when kBoolOut.
-template <typename Op, uint32_t Set, bool kBoolOut = false>
-KernelResult create_binary(const KernelConfig& cfg) {
-  const Op op = make_op<Op>(cfg.node);
-  if (cfg.in(1).dtype != cfg.in(0).dtype)
-    return cfg.error(ErrorCode::kTypeMismatch, "operands must have the same dtype");
-  KILN_ASSIGN_OR_RETURN(std::vector<int64_t> b_dims, legacy_rhs_dims(cfg));
-  return dispatch_set<Set>(cfg.in(0).dtype, cfg, [&](auto t) {
-    using T = decltype(t);
-    return make_pointwise<kPathAll, std::conditional_t<kBoolOut, bool, T>, T, T>(
-        cfg, op, {0, 1}, "binary", {cfg.in(0).dims, b_dims});
-  });
-}
-
 /// Pow: base of any numeric type, exponent of any numeric type; mixed-type pairs (rare)
 /// only get the strided kernel.
 KernelResult create_pow(const KernelConfig& cfg) {
@@ -341,10 +303,6 @@ constexpr uint32_t kNum = kPwNumeric;
 // Dtype sets are the CPU entries' (f8e4m3 aside).
 // clang-format off
 const BinaryEntry kEntries[] = {
-    {"Add", create_binary<AddOp, kNum>},
-    {"Sub", create_binary<SubOp, kNum>},
-    {"Mul", create_binary<MulOp, kNum>},
-    {"Div", create_binary<DivOp, kNum>},
     {"Mod", create_binary<ModOp, kNum>},
     {"Pow", create_pow},
     {"BitwiseAnd", create_binary<BitAnd, kPwInt>},
@@ -369,6 +327,15 @@ const BinaryEntry kEntries[] = {
 // clang-format on
 
 }  // namespace
+
+KernelResult create_int_arith(const KernelConfig& cfg) {
+  const std::string& op = cfg.node.op_type;
+  if (op == "Add") return create_binary<AddOp, kPwInt>(cfg);
+  if (op == "Sub") return create_binary<SubOp, kPwInt>(cfg);
+  if (op == "Mul") return create_binary<MulOp, kPwInt>(cfg);
+  if (op == "Div") return create_binary<DivOp, kPwInt>(cfg);
+  return cfg.error(ErrorCode::kInternal, "create_int_arith called for " + op);
+}
 
 KILN_REGISTER_CUDA_KERNELS(binary) {
   for (const BinaryEntry& e : kEntries) reg.add({.op_type = e.op_type, .create = e.create, .nhwc = true});
