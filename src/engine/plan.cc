@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "plan_generated.h"
@@ -312,6 +313,9 @@ Result<LoadedPlan> deserialize(const void* data, size_t size) {
 }
 
 Result<LoadedPlan> deserialize_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    return Status(ErrorCode::kIoError, "'" + path + "' is a directory, not a plan file", "check the path");
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return Status(ErrorCode::kIoError, "cannot open plan file '" + path + "'", "check the path");
   const std::streamoff end = f.tellg();

@@ -111,7 +111,7 @@ TEST(Plan, RejectsBadFiles) {
 }
 
 // A plan file comes back byte for byte, its weights in place; a truncated file is an error,
-// not a partial plan, and a missing one an I/O error.
+// not a partial plan, and a missing file or a directory an I/O error.
 TEST(Plan, FileRoundTrip) {
   auto g = sample_graph();
   std::vector<float> big(1u << 20);
@@ -137,6 +137,9 @@ TEST(Plan, FileRoundTrip) {
   EXPECT_EQ(plan::deserialize_file(path).status().code(), ErrorCode::kPlanCorrupt);
   std::remove(path.c_str());
   EXPECT_EQ(plan::deserialize_file(path).status().code(), ErrorCode::kIoError);
+  const Status dir = plan::deserialize_file(::testing::TempDir()).status();
+  EXPECT_EQ(dir.code(), ErrorCode::kIoError);
+  EXPECT_NE(dir.message().find("is a directory"), std::string::npos) << dir.to_string();
 }
 
 }  // namespace kiln

@@ -316,8 +316,7 @@ int print_text(const std::string& path, const PlanView& pv, const std::vector<La
 
 // Reads a plan file without creating a runtime engine (no GPU, no weight upload).
 Result<plan::LoadedPlan> read_plan(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
-  auto lp = plan::deserialize(bytes.data(), bytes.size());
+  auto lp = plan::deserialize_file(path);
   if (!lp.is_ok()) return lp.status().with_context("'" + path + "'");
   return lp;
 }

@@ -562,6 +562,39 @@ struct PadArgs {
   int es = 1;
 };
 
+/// Source element offset of output element `i` (p.ax in memory order), out-of-range
+/// indices mapped by `mode`; `constant` is set when a kPadConstant index lies in the padding.
+template <typename Unit>
+__device__ __forceinline__ int64_t pad_source_offset(const PadArgs<Unit>& p, int mode, int64_t i,
+                                                     bool& constant) {
+  int64_t rest = i, off = 0;
+  constant = false;
+  for (int d = p.rank - 1; d >= 0; --d) {
+    const PadAxis& a = p.ax[d];
+    const int64_t q = p.fast ? p.div[d].div(static_cast<uint32_t>(rest)) : rest / a.out;
+    int64_t j = rest - q * a.out - a.lead;
+    rest = q;
+    if (j < 0 || j >= a.m) {
+      switch (mode) {
+        case kPadConstant: constant = true; break;
+        case kPadEdge: j = j < 0 ? 0 : a.m - 1; break;
+        case kPadWrap: j = ((j % a.m) + a.m) % a.m; break;
+        default: {  // reflect, periodic like numpy.pad for pads longer than the axis
+          if (a.m == 1) {
+            j = 0;
+            break;
+          }
+          const int64_t period = 2 * (a.m - 1);
+          j = ((j % period) + period) % period;
+          if (j >= a.m) j = period - j;
+        }
+      }
+    }
+    off += (j + a.crop) * a.stride;
+  }
+  return off;
+}
+
 template <typename Unit>
 __global__ void pad_kernel(const Unit* __restrict__ src, Unit* __restrict__ dst, int64_t n,
                            PadArgs<Unit> p) {
@@ -572,31 +605,8 @@ __global__ void pad_kernel(const Unit* __restrict__ src, Unit* __restrict__ dst,
     memcpy(&fill, bytes, sizeof(Unit));
   }
   KILN_GRID_STRIDE_LOOP(i, n) {
-    int64_t rest = i, off = 0;
-    bool constant = false;
-    for (int d = p.rank - 1; d >= 0; --d) {
-      const PadAxis& a = p.ax[d];
-      const int64_t q = p.fast ? p.div[d].div(static_cast<uint32_t>(rest)) : rest / a.out;
-      int64_t j = rest - q * a.out - a.lead;
-      rest = q;
-      if (j < 0 || j >= a.m) {
-        switch (p.mode) {
-          case kPadConstant: constant = true; break;
-          case kPadEdge: j = j < 0 ? 0 : a.m - 1; break;
-          case kPadWrap: j = ((j % a.m) + a.m) % a.m; break;
-          default: {  // reflect, periodic like numpy.pad for pads longer than the axis
-            if (a.m == 1) {
-              j = 0;
-              break;
-            }
-            const int64_t period = 2 * (a.m - 1);
-            j = ((j % period) + period) % period;
-            if (j >= a.m) j = period - j;
-          }
-        }
-      }
-      off += (j + a.crop) * a.stride;
-    }
+    bool constant;
+    const int64_t off = pad_source_offset(p, p.mode, i, constant);
     dst[i] = constant ? fill : src[off];
   }
 }
@@ -614,16 +624,8 @@ __global__ void pad_rows_kernel(const E* __restrict__ src, R* __restrict__ dst, 
   E fill = p.fill;
   if (p.fill_ptr) memcpy(&fill, p.fill_ptr, sizeof(E));
   KILN_GRID_STRIDE_LOOP(row, rows) {
-    int64_t rest = row, off = 0;
-    bool constant = false;
-    for (int d = p.rank - 1; d >= 0; --d) {
-      const PadAxis& a = p.ax[d];
-      const int64_t q = p.fast ? p.div[d].div(static_cast<uint32_t>(rest)) : rest / a.out;
-      const int64_t j = rest - q * a.out - a.lead;
-      rest = q;
-      constant |= j < 0 || j >= a.m;
-      off += (j + a.crop) * a.stride;
-    }
+    bool constant;
+    const int64_t off = pad_source_offset(p, kPadConstant, row, constant);
     E v[kPer];
 #pragma unroll
     for (int k = 0; k < kPer; ++k) {

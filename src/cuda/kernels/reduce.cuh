@@ -354,6 +354,29 @@ __global__ void __launch_bounds__(kReduceBlock)
   }
 }
 
+/// The column kernels' end of a tile: merges each thread's accumulator into threadIdx.y 0
+/// through `smem` (blockDim.x * blockDim.y entries; every thread of the block calls this),
+/// which writes output `out` (or its partial of split blockIdx.y) when `in_range`.
+template <typename R>
+__device__ __forceinline__ void cols_merge_store(const R& rd, typename R::Acc acc, typename R::Acc* smem,
+                                                 bool in_range, int64_t out, typename R::Out* y,
+                                                 typename R::Acc* partial, int splits) {
+  const int tx = blockDim.x, by = blockDim.y;
+  if (by > 1) {
+    smem[threadIdx.y * tx + threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0)
+      for (int k = 1; k < by; ++k) rd.combine(acc, smem[k * tx + threadIdx.x]);
+    __syncthreads();
+  }
+  if (threadIdx.y == 0 && in_range) {
+    if (partial)
+      partial[out * splits + blockIdx.y] = acc;
+    else
+      y[out] = rd.finish(acc);
+  }
+}
+
 /// Column kernel: blockDim = (kReduceBlock / threads, threads); x threads walk `inner`
 /// (coalesced), y threads share the reduced extent, then merge through shared memory.
 template <typename R, bool kGeneral>
@@ -380,20 +403,7 @@ __global__ void __launch_bounds__(kReduceBlock)
         for (int64_t r = r0 + threadIdx.y; r < r1; r += by) rd.step(acc, px[r * p.inner], r);
       }
     }
-    if (by > 1) {
-      smem[threadIdx.y * tx + threadIdx.x] = acc;
-      __syncthreads();
-      if (threadIdx.y == 0)
-        for (int k = 1; k < by; ++k) rd.combine(acc, smem[k * tx + threadIdx.x]);
-      __syncthreads();
-    }
-    if (threadIdx.y == 0 && i < p.inner) {
-      const int64_t out = o * p.inner + i;
-      if (partial)
-        partial[out * p.splits + blockIdx.y] = acc;
-      else
-        y[out] = rd.finish(acc);
-    }
+    cols_merge_store(rd, acc, smem, i < p.inner, o * p.inner + i, y, partial, p.splits);
   }
 }
 
@@ -429,22 +439,8 @@ __global__ void __launch_bounds__(kReduceBlock)
       }
     }
 #pragma unroll
-    for (int k = 0; k < V; ++k) {
-      if (by > 1) {
-        smem[threadIdx.y * tx + threadIdx.x] = acc[k];
-        __syncthreads();
-        if (threadIdx.y == 0)
-          for (int j = 1; j < by; ++j) rd.combine(acc[k], smem[j * tx + threadIdx.x]);
-        __syncthreads();
-      }
-      if (threadIdx.y == 0 && i < p.inner) {
-        const int64_t out = o * p.inner + i + k;
-        if (partial)
-          partial[out * p.splits + blockIdx.y] = acc[k];
-        else
-          y[out] = rd.finish(acc[k]);
-      }
-    }
+    for (int k = 0; k < V; ++k)
+      cols_merge_store(rd, acc[k], smem, i < p.inner, o * p.inner + i + k, y, partial, p.splits);
   }
 }
 
