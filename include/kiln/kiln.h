@@ -87,6 +87,16 @@ class Parser {
 enum class Precision { kFp32 = 0, kFp16 = 1, kBf16 = 2 };
 const char* precision_name(Precision p);
 
+/// "kiln", "cudnn" or "cublaslt".
+const char* tactic_source_name(TacticSource s);
+/// The names of the bits in `mask`, comma-separated ("kiln,cudnn"; "" for none).
+std::string tactic_sources_to_string(uint32_t mask);
+/// Parses `kiln build --tactic-sources`: either names ("kiln,cudnn": exactly those) or
+/// edits of the default set, all of them signed ("-cublaslt", "+kiln,-cudnn"). Names are
+/// case-insensitive. Errors: InvalidArgument for an unknown name, a mix of signed and
+/// unsigned entries, or an empty set.
+Result<uint32_t> parse_tactic_sources(const std::string& text);
+
 /// Allowed shapes of an engine's dynamic inputs (TensorRT's IOptimizationProfile). For each
 /// input with symbolic or unknown dims: the smallest (`min`), the most frequent (`opt`) and
 /// the largest (`max`) dims an execution context may run with, element-wise
@@ -148,6 +158,16 @@ struct BuilderConfig {
   std::string timing_cache;
   /// CUDA backend: the largest workspace one tactic may use, bytes (`--workspace MIB`).
   size_t workspace_limit = size_t{1} << 30;
+  /// CUDA backend: the kernel sources the autotuner may choose from, TacticSource bits
+  /// (`--tactic-sources`). A layer with no candidate from these keeps its default kernel.
+  uint32_t tactic_sources = kAllTacticSources;
+  /// CUDA backend, with every tactic source allowed: start-up-aware library choice. After
+  /// autotuning, cuBLASLt and then cuDNN are dropped from the engine when moving all of
+  /// their layers to other sources costs at most this fraction of the engine's summed layer
+  /// time: a library's first use in a process costs 80-140 ms of the engine's cold start
+  /// (docs/cuda.md, "Cold start"). 0 = only when nothing is lost; < 0 = never
+  /// (`--library-tradeoff PCT`).
+  double library_tradeoff = 0.02;
   /// Called as long phases advance (autotuning: once per layer), for progress bars.
   std::function<void(const BuildProgress&)> progress;
 };

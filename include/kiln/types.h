@@ -40,4 +40,10 @@ struct TensorView {
   size_t bytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
 };
 
+/// Where a CUDA layer's kernel comes from (TensorRT's tactic sources), as bits of
+/// BuilderConfig::tactic_sources: kiln's own kernels, cuDNN, cuBLASLt.
+enum class TacticSource : uint32_t { kKiln = 1u << 0, kCudnn = 1u << 1, kCublasLt = 1u << 2 };
+inline constexpr uint32_t kAllTacticSources = 0x7;
+inline constexpr uint32_t tactic_source_bit(TacticSource s) { return static_cast<uint32_t>(s); }
+
 }  // namespace kiln

@@ -129,7 +129,10 @@ Result<std::vector<uint8_t>> Builder::build_serialized_network(NetworkDefinition
                       {"layers_from_cache", ls.from_cache},
                       {"candidates_timed", ls.candidates},
                       {"candidates_skipped", ls.skipped},
-                      {"timing_cache", cfg.timing_cache}};
+                      {"timing_cache", cfg.timing_cache},
+                      {"tactic_sources", tactic_sources_to_string(cfg.tactic_sources)},
+                      {"sources_used", tactic_sources_to_string(ls.sources_used)},
+                      {"sources_dropped", tactic_sources_to_string(ls.sources_dropped)}};
   }
 #else
   nlohmann::json bi;

@@ -117,6 +117,7 @@ Result<TimingCache> TimingCache::load(const std::string& path, const std::string
       t.params = e["params"].get<std::string>();
       t.ms = e.value("ms", -1.0f);
       t.candidates = e.value("candidates", 0);
+      t.source = e.value("source", 0u);
       cache.entries_[key] = std::move(t);
     }
   } catch (const nlohmann::json::exception& ex) {  // a field of the wrong type
@@ -129,7 +130,7 @@ Status TimingCache::save(const std::string& path) const {
   nlohmann::json entries = nlohmann::json::object();
   for (const auto& [key, e] : entries_)
     entries[key] = {{"tactic", e.tactic}, {"params", e.params}, {"ms", e.ms},
-                    {"candidates", e.candidates}};
+                    {"candidates", e.candidates}, {"source", e.source}};
   nlohmann::json j = {{"format", kFormat}, {"version", kVersion},
                       {"environment", nlohmann::json::parse(environment_)},
                       {"entries", entries}};

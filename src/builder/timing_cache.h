@@ -26,6 +26,7 @@ struct TimingEntry {
   std::string params;  ///< what rebuilds it (Kernel::tactic_params)
   float ms = -1;       ///< its measured time per launch, milliseconds
   int candidates = 0;  ///< how many candidates were timed
+  uint32_t source = 0; ///< its TacticSource bit (0: unknown, an older cache file)
 };
 
 /// What a layer's tactic choice depends on, as a readable key: op type, domain and opset,

@@ -83,9 +83,48 @@ struct Events {
   }
 };
 
-/// Median time per launch of `k`, ms; gives up early (returning its first estimate) when
-/// it is clearly slower than `best`. Errors: the candidate's enqueue error (it cannot run
-/// here) or a CUDA error.
+/// An instantiated CUDA graph of `launches` enqueues of one candidate (rotating through
+/// the operand sets), freed on scope exit.
+struct CapturedLaunches {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ~CapturedLaunches() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+  }
+};
+
+/// Captures `launches` enqueues of `launch` on `stream` into `c`. Errors: the candidate's
+/// enqueue error, or CudaError when the stream cannot be captured.
+template <typename Launch>
+Status capture_launches(cudaStream_t stream, int launches, Launch&& launch, CapturedLaunches& c) {
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  Status st = Status::ok();
+  for (int i = 0; i < launches && st.is_ok(); ++i) st = launch();
+  const cudaError_t end = cudaStreamEndCapture(stream, &c.graph);  // ends it in every case
+  KILN_RETURN_IF_ERROR(st);
+  KILN_CUDA_CHECK(end);
+  KILN_CUDA_CHECK(cudaGraphInstantiate(&c.exec, c.graph, 0));
+  return Status::ok();
+}
+
+/// Time of one launch of `c`'s graph on `stream`, ms.
+Result<float> time_graph(const CapturedLaunches& c, cudaStream_t stream, Events& ev) {
+  KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
+  KILN_CUDA_CHECK(cudaGraphLaunch(c.exec, stream));
+  KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
+  KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
+  float ms = 0;
+  KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+  return ms;
+}
+
+/// Median time per launch of `k`, ms, measured as an execution context runs it: enqueues
+/// captured in a CUDA graph, so that the host's cost per enqueue (tens of microseconds
+/// for some library calls, more than the GPU time of a small layer) stays out and only
+/// the GPU's time counts. Gives up early (returning its first estimate) when it is clearly
+/// slower than `best`. Errors: the candidate's enqueue error (it cannot run here) or a
+/// CUDA error.
 Result<float> time_candidate(Kernel& k, const OperandSets& sets, void* workspace,
                              const Resources& res, Events& ev, float best) {
   cudaStream_t stream = res.stream;
@@ -98,23 +137,22 @@ Result<float> time_candidate(Kernel& k, const OperandSets& sets, void* workspace
   // Warm-up: module loading and first-launch costs stay out of the timing.
   KILN_RETURN_IF_ERROR(launch());
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
-  KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
-  KILN_RETURN_IF_ERROR(launch());
-  KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
-  KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
-  float first = 0;
-  KILN_CUDA_CHECK(cudaEventElapsedTime(&first, ev.start, ev.stop));
-  if (best > 0 && first > kGiveUpRatio * best) return first;
+  // First estimate: one launch in a graph (the graph's own start-up included).
+  CapturedLaunches one;
+  KILN_RETURN_IF_ERROR(capture_launches(stream, 1, launch, one));
+  KILN_ASSIGN_OR_RETURN(float first, time_graph(one, stream, ev));
+  KILN_ASSIGN_OR_RETURN(first, time_graph(one, stream, ev));
+  // Give up only above the graph start-up's noise: small layers are all timed.
+  constexpr float kGiveUpFloorMs = 0.05f;
+  if (best > 0 && first > kGiveUpFloorMs && first > kGiveUpRatio * best) return first;
   const int launches = std::clamp(static_cast<int>(kRepTargetMs / std::max(first, 1e-4f)), 1,
                                   kMaxLaunchesPerRep);
+  CapturedLaunches many;
+  KILN_RETURN_IF_ERROR(capture_launches(stream, launches, launch, many));
+  KILN_RETURN_IF_ERROR(time_graph(many, stream, ev).status());  // the graph's first launch
   std::vector<float> per_launch;
   for (int rep = 0; rep < kReps; ++rep) {
-    KILN_CUDA_CHECK(cudaEventRecord(ev.start, stream));
-    for (int i = 0; i < launches; ++i) KILN_RETURN_IF_ERROR(launch());
-    KILN_CUDA_CHECK(cudaEventRecord(ev.stop, stream));
-    KILN_CUDA_CHECK(cudaEventSynchronize(ev.stop));
-    float ms = 0;
-    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, ev.start, ev.stop));
+    KILN_ASSIGN_OR_RETURN(float ms, time_graph(many, stream, ev));
     per_launch.push_back(ms / launches);
   }
   std::nth_element(per_launch.begin(), per_launch.begin() + kReps / 2, per_launch.end());
@@ -139,7 +177,11 @@ bool is_sticky(const Status& st) {
 
 }  // namespace
 
-std::string precision_signature(const Precision& p) { return p.allow_tf32 ? "tf32" : "no-tf32"; }
+std::string tuning_signature(const Precision& p, uint32_t sources) {
+  std::string s = p.allow_tf32 ? "tf32" : "no-tf32";
+  if (sources != kAllTacticSources) s += ";sources=" + tactic_sources_to_string(sources);
+  return s;
+}
 
 std::string timing_environment(int device) {
   cudaDeviceProp prop{};
@@ -164,7 +206,8 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
   if (!o.enabled) return tuned;
   std::vector<std::pair<ir::Node*, const KernelEntry*>> work;
   for (const auto& n : g.nodes())
-    if (const KernelEntry* e = tunable_entry(*n)) work.emplace_back(n.get(), e);
+    if (!o.only || o.only->count(n.get()))
+      if (const KernelEntry* e = tunable_entry(*n)) work.emplace_back(n.get(), e);
   if (work.empty()) return tuned;
 
   cudaDeviceProp prop{};
@@ -173,7 +216,7 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
   KILN_CUDA_CHECK(cudaEventCreate(&ev.start));
   KILN_CUDA_CHECK(cudaEventCreate(&ev.stop));
   CudaBuffer workspace;
-  const std::string extra = precision_signature(p);
+  const std::string extra = tuning_signature(p, o.sources);
   for (size_t w = 0; w < work.size(); ++w) {
     ir::Node& n = *work[w].first;
     const std::string key = builder::layer_signature(n, extra);
@@ -181,11 +224,13 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
       n.tactic = hit->tactic;
       n.tactic_params = hit->params;
       n.tactic_ms = hit->ms;
+      n.tactic_source = hit->source;
       ++stats.from_cache;
       if (progress) progress(w + 1, work.size(), n, *hit, true);
       continue;
     }
     KernelConfig cfg{n, operands_of(n.inputs), operands_of(n.outputs), res, p};
+    cfg.sources = o.sources;
     auto made = work[w].second->candidates(cfg);
     if (!made.is_ok()) {
       if (made.status().code() == ErrorCode::kNoGpuKernel) continue;  // host fallback
@@ -205,6 +250,7 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
       auto note = [&](const std::string& what) {
         if (debug) o.logger->log(LogLevel::kDebug, "  '" + n.name + "' candidate " + k->tactic() + ": " + what);
       };
+      if (!cfg.allows(k->tactic_source())) continue;  // an enumerator that offers every source
       if (ws > o.workspace_limit) {
         note("skipped, workspace " + std::to_string(ws) + " bytes over the limit");
         ++stats.skipped;
@@ -231,10 +277,12 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
     }
     stats.candidates += timed;
     if (!best) continue;  // none ran: the lowering keeps the heuristic choice
-    builder::TimingEntry e{best->tactic(), best->tactic_params(), best_ms, timed};
+    builder::TimingEntry e{best->tactic(), best->tactic_params(), best_ms, timed,
+                           tactic_source_bit(best->tactic_source())};
     n.tactic = e.tactic;
     n.tactic_params = e.params;
     n.tactic_ms = e.ms;
+    n.tactic_source = e.source;
     n.tactic_artifact = best->artifact();
     ++stats.tuned;
     tuned.insert(&n);
@@ -242,6 +290,77 @@ Result<std::set<const ir::Node*>> autotune_graph(ir::Graph& g, const Resources& 
     cache.put(key, std::move(e));
   }
   return tuned;
+}
+
+Result<uint32_t> drop_costly_libraries(ir::Graph& g, const Resources& res, const Precision& p,
+                                       builder::TimingCache& cache, const AutotuneOptions& o,
+                                       double tradeoff, std::set<const ir::Node*>& tuned,
+                                       AutotuneStats& stats) {
+  uint32_t dropped = 0;
+  if (!o.enabled || tradeoff < 0 || o.sources != kAllTacticSources) return dropped;
+  double total_ms = 0;
+  for (const auto& n : g.nodes())
+    if (n->tactic_ms > 0) total_ms += n->tactic_ms;
+  for (TacticSource lib : {TacticSource::kCublasLt, TacticSource::kCudnn}) {
+    const uint32_t bit = tactic_source_bit(lib);
+    std::set<const ir::Node*> users;
+    for (const auto& n : g.nodes())
+      if (n->tactic_source == bit) users.insert(n.get());
+    if (users.empty()) continue;
+    struct Choice {
+      ir::Node* n;
+      std::string tactic, params;
+      float ms;
+      uint32_t source;
+      std::vector<uint8_t> artifact;
+    };
+    std::vector<Choice> before;
+    for (const auto& n : g.nodes())
+      if (users.count(n.get()))
+        before.push_back({n.get(), n->tactic, n->tactic_params, n->tactic_ms, n->tactic_source,
+                          n->tactic_artifact});
+    AutotuneOptions without = o;
+    without.sources = o.sources & ~(dropped | bit);
+    without.only = &users;
+    AutotuneStats s2;
+    KILN_ASSIGN_OR_RETURN(std::set<const ir::Node*> retuned,
+                          autotune_graph(g, res, p, cache, without, nullptr, s2));
+    bool all_moved = true;
+    double extra_ms = 0;
+    for (const Choice& c : before) {
+      all_moved = all_moved && c.n->tactic_source != bit && c.n->tactic_source != 0;
+      extra_ms += c.n->tactic_ms - c.ms;
+    }
+    const bool drop = all_moved && extra_ms <= tradeoff * total_ms;
+    if (o.logger)
+      o.logger->log(LogLevel::kInfo,
+                    std::string("library choice: ") + tactic_source_name(lib) + " runs " +
+                        std::to_string(users.size()) + " layers; " +
+                        (all_moved ? "without it they take " + std::to_string(extra_ms * 1e3) +
+                                         " us more (" +
+                                         std::to_string(100.0 * extra_ms / std::max(total_ms, 1e-9)) +
+                                         "% of the layers' time)"
+                                   : std::string("some have no other kernel")) +
+                        (drop ? ": dropped (faster start-up)" : ": kept"));
+    stats.candidates += s2.candidates;
+    stats.skipped += s2.skipped;
+    if (drop) {
+      dropped |= bit;
+      // Choices from the timing cache are built again by the lowering (with their
+      // compiled code); the ones timed now are built already.
+      for (const Choice& c : before) tuned.erase(c.n);
+      tuned.insert(retuned.begin(), retuned.end());
+      continue;
+    }
+    for (const Choice& c : before) {
+      c.n->tactic = c.tactic;
+      c.n->tactic_params = c.params;
+      c.n->tactic_ms = c.ms;
+      c.n->tactic_source = c.source;
+      c.n->tactic_artifact = c.artifact;
+    }
+  }
+  return dropped;
 }
 
 }  // namespace kiln::cuda

@@ -18,6 +18,8 @@ struct LowerStats {
   int gpu_kernels = 0, host_nodes = 0;
   int tuned = 0;       ///< layers timed now
   int from_cache = 0;  ///< layers whose tactic came from the timing cache
+  uint32_t sources_used = 0;     ///< TacticSource bits of the chosen tactics
+  uint32_t sources_dropped = 0;  ///< libraries dropped for start-up (library_tradeoff)
   int candidates = 0;  ///< tactic candidates timed
   int skipped = 0;     ///< candidates over the workspace limit or unable to run
 };

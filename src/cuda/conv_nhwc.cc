@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cuda/kernels/common.cuh"
+#include "cuda/tc_gemm.h"
 #include "ops/fused_conv.h"
 #include "ops/window.h"
 
@@ -119,6 +120,47 @@ Result<std::unique_ptr<Kernel>> create_stem_conv(const KernelConfig& cfg) {
   if (g.stride_h != g.stride_w)
     return cfg.unsupported("unequal strides (the stem kernel runs square strides)");
   return make_stem_conv_kernel(cfg, g);
+}
+
+Result<ConvNhwcGeometry> read_conv1x1(const KernelConfig& cfg, const char* who) {
+  KILN_ASSIGN_OR_RETURN(ConvNhwcGeometry g, read_conv_nhwc(cfg, who));
+  if (g.kh != 1 || g.kw != 1 || g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 0 ||
+      g.pad_w != 0 || g.oh != g.h || g.ow != g.w)
+    return cfg.unsupported("not a 1x1 stride-1 unpadded convolution");
+  if (g.group != 1) return cfg.unsupported("grouped convolution");
+  if (g.residual && !g.z_nhwc) return cfg.unsupported("a row-major residual");
+  return g;
+}
+
+namespace {
+
+/// Y[M][K] = act(X[M][C] · W[K][C]ᵀ + B + Z), M = N·H·W: X, Y and Z channels-last are
+/// row-major matrices, W's [K][C][1][1] bytes (KRSC or KCRS alike) are W[K][C].
+Result<TcGemmSpec> conv1x1_tc_spec(const KernelConfig& cfg) {
+  KILN_ASSIGN_OR_RETURN(ConvNhwcGeometry g, read_conv1x1(cfg, "tensor-core GEMM"));
+  if (g.dt != DataType::kF16 && g.dt != DataType::kBF16)
+    return cfg.unsupported("the tensor-core GEMM runs f16 and bf16");
+  TcGemmSpec s;
+  s.dt = g.dt;
+  s.m = g.n * g.h * g.w;
+  s.n = g.k;
+  s.k = g.c;
+  s.bias_input = g.bias ? 2 : -1;
+  s.z_input = g.residual ? 3 : -1;
+  s.act = g.act;
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Kernel>> create_conv1x1_tc(const KernelConfig& cfg) {
+  KILN_ASSIGN_OR_RETURN(TcGemmSpec s, conv1x1_tc_spec(cfg));
+  return replay_tc_gemm(cfg, s);
+}
+
+Result<std::vector<std::unique_ptr<Kernel>>> conv1x1_tc_candidates(const KernelConfig& cfg) {
+  KILN_ASSIGN_OR_RETURN(TcGemmSpec s, conv1x1_tc_spec(cfg));
+  return tc_gemm_candidates(cfg, s);
 }
 
 }  // namespace kiln::cuda

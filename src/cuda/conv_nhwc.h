@@ -6,7 +6,8 @@
 //   - "stem" convolutions (dense, 4 input channels, e.g. ResNet's 7x7/2 first layer after
 //     builder/channel_padding): an implicit GEMM on tensor cores with a tiny GEMM-K
 //     (R*S*C), where cuDNN's best engine is 2.9x slower (ResNet-50 conv1, batch 256, H200);
-//   - 1x1 convolutions as one cuBLASLt GEMM over the pixels (cublaslt_gemm.cc).
+//   - 1x1 convolutions as one GEMM over the pixels: cuBLASLt (cublaslt_gemm.cc) or kiln's
+//     tensor-core GEMM (tc_gemm.h), which wins on small batches.
 // src/cuda/conv_nhwc.cc holds the support checks (host-only: the attribute readers are);
 // src/cuda/kernels/{depthwise,stem}_conv.cu the kernels.
 #pragma once
@@ -83,6 +84,22 @@ Result<std::unique_ptr<Kernel>> create_stem_conv(const KernelConfig& cfg);
 
 /// tactic_params() of the stem kernel (see kDepthwiseTacticParams).
 inline constexpr const char* kStemConvTacticParams = "kiln_stemconv";
+
+/// read_conv_nhwc plus the checks of a convolution that is one GEMM over the pixels: a
+/// 1x1 window, stride 1, no pads, group 1, a channels-last residual (if any).
+/// NoGpuKernel for anything else.
+Result<ConvNhwcGeometry> read_conv1x1(const KernelConfig& cfg, const char* who);
+
+/// Factory for a 1x1 Conv or FusedConv node (read_conv1x1) on kiln's tensor-core GEMM
+/// (cuda/tc_gemm.h): Y[M][K] = act(X[M][C] · W[K][C]ᵀ + B + Z) with M = N*H*W, f16 or
+/// bf16, any FusedConv activation. Replays `cfg.tactic` (kTcGemmTacticPrefix + tile);
+/// errors: TacticUnavailable for other params or a tile this GPU cannot run; NoGpuKernel
+/// as read_conv1x1 and for other dtypes.
+Result<std::unique_ptr<Kernel>> create_conv1x1_tc(const KernelConfig& cfg);
+
+/// The tensor-core GEMM's tiles and splits for a 1x1 convolution (autotuner candidates);
+/// NoGpuKernel as create_conv1x1_tc.
+Result<std::vector<std::unique_ptr<Kernel>>> conv1x1_tc_candidates(const KernelConfig& cfg);
 
 /// Factory for a 1x1 Conv or FusedConv node (stride 1, no pads, group 1) on channels-last
 /// f32/f16/bf16 tensors as one cuBLASLt GEMM (cublaslt_gemm.cc): Y[M][K] = X[M][C] ·

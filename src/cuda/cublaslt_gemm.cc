@@ -29,6 +29,7 @@
 #include "cuda/conv_nhwc.h"
 #include "cuda/cuda_check.h"
 #include "cuda/kernel.h"
+#include "cuda/tc_gemm.h"
 
 namespace kiln::cuda {
 namespace {
@@ -245,6 +246,9 @@ class LtGemmKernel final : public Kernel {
 
   size_t workspace_bytes() const override { return workspace_; }
   std::string tactic() const override { return tactic_; }
+  TacticSource tactic_source() const override {
+    return run_gemm_ ? TacticSource::kCublasLt : TacticSource::kKiln;
+  }
   /// The primary (256-byte aligned) algorithm; empty when there is none to choose.
   std::string tactic_params() const override;
   Status enqueue(const LaunchArgs& a) override;
@@ -722,8 +726,43 @@ Result<std::unique_ptr<Kernel>> create_fused_matmul(const KernelConfig& cfg) {
   return create_matmul_like(cfg, cfg.has_input(2) ? 2 : -1, act);
 }
 
+/// Gemm as kiln's tensor-core GEMM (tc_gemm.h) when it is one: 16-bit A [M, K] and B
+/// [N, K] (transA = 0, transB = 1), C absent or a bias ([N] or [1, N], beta = 1), any
+/// alpha; nullopt otherwise.
+std::optional<TcGemmSpec> gemm_tc_spec(const KernelConfig& cfg) {
+  if (any_nhwc(cfg) || !cfg.has_input(0) || !cfg.has_input(1)) return std::nullopt;
+  const Operand &a = cfg.in(0), &b = cfg.in(1);
+  if ((a.dtype != DataType::kF16 && a.dtype != DataType::kBF16) || b.dtype != a.dtype ||
+      a.rank() != 2 || b.rank() != 2 || a.dims[1] != b.dims[1] ||
+      cfg.node.attr_i("transA", 0) != 0 || cfg.node.attr_i("transB", 0) != 1)
+    return std::nullopt;
+  TcGemmSpec s;
+  s.dt = a.dtype;
+  s.m = a.dims[0];
+  s.n = b.dims[0];
+  s.k = a.dims[1];
+  s.alpha = cfg.node.attr_f("alpha", 1.0f);
+  const float beta = cfg.node.attr_f("beta", 1.0f);
+  if (cfg.has_input(2) && beta != 0.0f) {
+    const Operand& c = cfg.in(2);
+    const bool row = (c.rank() == 1 && c.dims[0] == s.n) ||
+                     (c.rank() == 2 && c.dims[0] == 1 && c.dims[1] == s.n);
+    if (c.dtype != a.dtype || beta != 1.0f || !row) return std::nullopt;
+    s.bias_input = 2;
+  }
+  return s;
+}
+
 /// Gemm (ONNX Operators.md, Gemm-13): alpha·op(A)·op(B) + beta·C, C broadcast to [M, N].
 Result<std::unique_ptr<Kernel>> create_gemm(const KernelConfig& cfg) {
+  if (cfg.tactic && cfg.tactic->rfind(kTcGemmTacticPrefix, 0) == 0) {
+    const std::optional<TcGemmSpec> s = gemm_tc_spec(cfg);
+    if (!s)
+      return cfg.error(ErrorCode::kTacticUnavailable,
+                       "the recorded tensor-core GEMM tactic does not fit this Gemm",
+                       "the plan is damaged or from another kiln: rebuild it");
+    return replay_tc_gemm(cfg, *s);
+  }
   if (any_nhwc(cfg)) return cfg.unsupported("nhwc operands");
   const Operand &a = cfg.in(0), &b = cfg.in(1);
   const DataType dt = a.dtype;
@@ -847,6 +886,7 @@ template <typename Create>
 Result<std::vector<std::unique_ptr<Kernel>>> lt_algorithms(const KernelConfig& cfg,
                                                            Create create) {
   std::vector<std::unique_ptr<Kernel>> out;
+  if (!cfg.allows(TacticSource::kCublasLt)) return out;
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<Kernel> first, create(cfg));
   const auto* lt = dynamic_cast<const LtGemmKernel*>(first.get());
   if (!lt || first->tactic_params().empty()) return out;
@@ -867,6 +907,22 @@ Result<std::vector<std::unique_ptr<Kernel>>> lt_candidates(const KernelConfig& c
   return lt_algorithms(cfg, create);
 }
 
+/// Gemm's candidates: cuBLASLt's algorithms and, for X·Wᵀ + bias in 16 bits, kiln's
+/// tensor-core GEMM tiles.
+Result<std::vector<std::unique_ptr<Kernel>>> gemm_candidates(const KernelConfig& cfg) {
+  auto lt = lt_algorithms(cfg, create_gemm);
+  std::vector<std::unique_ptr<Kernel>> tc;
+  if (const std::optional<TcGemmSpec> s = gemm_tc_spec(cfg)) tc = tc_gemm_candidates(cfg, *s);
+  if (!lt.is_ok()) {
+    if (tc.empty()) return lt.status();
+    return tc;
+  }
+  // One way to run (integer GEMM, K = 0: no params to record): keep it.
+  if (lt->empty() && cfg.allows(TacticSource::kCublasLt)) return lt;
+  for (auto& k : tc) lt->push_back(std::move(k));
+  return lt;
+}
+
 // ---- 1x1 convolutions as one GEMM ---------------------------------------------------------
 
 /// A kernel built elsewhere, its tactic_params() prefixed so that the convolution factory
@@ -877,6 +933,7 @@ class PrefixedKernel final : public Kernel {
       : k_(std::move(k)), prefix_(std::move(prefix)) {}
   size_t workspace_bytes() const override { return k_->workspace_bytes(); }
   std::string tactic() const override { return "conv1x1_gemm:" + k_->tactic(); }
+  TacticSource tactic_source() const override { return k_->tactic_source(); }
   std::string tactic_params() const override {
     const std::string p = k_->tactic_params();
     return p.empty() ? p : prefix_ + p;
@@ -891,12 +948,7 @@ class PrefixedKernel final : public Kernel {
 
 /// The GEMM of a 1x1 convolution node, or NoGpuKernel.
 Result<LtGemmSpec> conv1x1_spec(const KernelConfig& cfg) {
-  KILN_ASSIGN_OR_RETURN(ConvNhwcGeometry g, read_conv_nhwc(cfg, "1x1 GEMM"));
-  if (g.kh != 1 || g.kw != 1 || g.stride_h != 1 || g.stride_w != 1 || g.pad_h != 0 ||
-      g.pad_w != 0 || g.oh != g.h || g.ow != g.w)
-    return cfg.unsupported("not a 1x1 stride-1 unpadded convolution");
-  if (g.group != 1) return cfg.unsupported("grouped convolution");
-  if (g.residual && !g.z_nhwc) return cfg.unsupported("a row-major residual");
+  KILN_ASSIGN_OR_RETURN(ConvNhwcGeometry g, read_conv1x1(cfg, "1x1 GEMM"));
   GemmActivation act = GemmActivation::kNone;
   if (g.act.act == ops::FusedActivation::kRelu) {
     act = GemmActivation::kRelu;
@@ -964,7 +1016,7 @@ Result<std::vector<std::unique_ptr<Kernel>>> conv1x1_gemm_candidates(const Kerne
 KILN_REGISTER_CUDA_KERNELS(gemm) {
   reg.add({.op_type = "MatMul", .create = create_matmul,
            .candidates = lt_candidates<create_matmul>});
-  reg.add({.op_type = "Gemm", .create = create_gemm, .candidates = lt_candidates<create_gemm>});
+  reg.add({.op_type = "Gemm", .create = create_gemm, .candidates = gemm_candidates});
   reg.add({.op_type = "Einsum", .create = create_einsum,
            .candidates = lt_candidates<create_einsum>});
   reg.add({.op_type = "MatMulInteger", .create = create_matmul_integer});

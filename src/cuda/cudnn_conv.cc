@@ -54,6 +54,8 @@
 #include "cuda/conv_nhwc.h"
 #include "cuda/kernel.h"
 #include "cuda/nvrtc_module.h"
+#include "cuda/tc_gemm.h"
+#include "kiln/kiln.h"
 #include "cuda/kernels/common.cuh"
 #include "ops/conv.h"
 #include "ops/fused_conv.h"
@@ -548,6 +550,7 @@ class CudnnConvKernel final : public Kernel {
   size_t workspace_bytes() const override { return static_cast<size_t>(workspace_); }
   std::string tactic() const override { return tactic_; }
   std::string tactic_params() const override { return params_; }
+  TacticSource tactic_source() const override { return TacticSource::kCudnn; }
 
   /// The plan this kernel runs, serialized (see encode_artifact); empty when this cuDNN
   /// cannot serialize the engine.
@@ -657,11 +660,15 @@ struct OwnConvKernel {
   const char* params;  ///< its tactic_params(), or their prefix
   KernelFactory create;
   TacticEnumerator candidates;  ///< null: the one kernel `create` builds
+  TacticSource source;          ///< the library it runs in
 };
 constexpr OwnConvKernel kOwnConvKernels[] = {
-    {"depthwise", kDepthwiseTacticParams, create_depthwise_conv, nullptr},
-    {"stem", kStemConvTacticParams, create_stem_conv, nullptr},
-    {"1x1 GEMM", kConv1x1GemmTacticPrefix, create_conv1x1_gemm, conv1x1_gemm_candidates},
+    {"depthwise", kDepthwiseTacticParams, create_depthwise_conv, nullptr, TacticSource::kKiln},
+    {"stem", kStemConvTacticParams, create_stem_conv, nullptr, TacticSource::kKiln},
+    {"1x1 GEMM", kConv1x1GemmTacticPrefix, create_conv1x1_gemm, conv1x1_gemm_candidates,
+     TacticSource::kCublasLt},
+    {"tensor-core GEMM", kTcGemmTacticPrefix, create_conv1x1_tc, conv1x1_tc_candidates,
+     TacticSource::kKiln},
 };
 
 /// Heuristic choice (no recorded tactic) or replay of cfg.tactic.
@@ -714,7 +721,7 @@ Result<std::unique_ptr<Kernel>> create_conv(const KernelConfig& cfg, ConvKind ki
 
 /// Tactic candidates: kiln's own kernels where they apply (depthwise and stem
 /// convolutions, where cuDNN's channels-last 16-bit engines are slow; 1x1 convolutions as
-/// cuBLASLt GEMMs), the engine configurations of the fused
+/// cuBLASLt GEMMs and as kiln's tensor-core GEMM), the engine configurations of the fused
 /// graph (when there is an epilogue) and of the plain graph with kiln's epilogue kernel
 /// after it.
 Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig& cfg,
@@ -724,6 +731,7 @@ Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig&
   KILN_ASSIGN_OR_RETURN(ConvSpec s, make_spec(cfg, kind));
   if (kind != ConvKind::kTranspose) {
     for (const OwnConvKernel& own : kOwnConvKernels) {
+      if (!cfg.allows(own.source)) continue;
       // NoGpuKernel unless the node is of the kernel's kind.
       if (own.candidates) {
         auto ks = own.candidates(cfg);
@@ -736,6 +744,7 @@ Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig&
   }
   try {
     for (bool fused : {true, false}) {
+      if (!cfg.allows(TacticSource::kCudnn)) break;
       if (fused && !s.has_epilogue()) continue;
       std::set<std::string> taken;  // plan names already candidates of this graph
       for (const char* modes : {"AF", "B"}) {
@@ -752,7 +761,11 @@ Result<std::vector<std::unique_ptr<Kernel>>> conv_candidates(const KernelConfig&
   } catch (const std::exception& e) {
     return cfg.unsupported(std::string("cuDNN front end: ") + e.what());
   }
-  if (out.empty()) return cfg.unsupported("cuDNN has no engine for this convolution");
+  if (out.empty())
+    return cfg.unsupported(cfg.allows(TacticSource::kCudnn)
+                               ? "cuDNN has no engine for this convolution"
+                               : "no kernel of the allowed tactic sources (" +
+                                     tactic_sources_to_string(cfg.sources) + ") runs it");
   return out;
 }
 

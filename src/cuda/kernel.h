@@ -88,6 +88,10 @@ struct KernelConfig {
   /// cannot use it (other library version, damaged bytes) builds the kernel as without it.
   /// Null or empty: none.
   const std::vector<uint8_t>* artifact = nullptr;
+  /// Tactic sources a candidate enumerator may offer (TacticSource bits): enumerators skip
+  /// the libraries that are off (the autotuner also drops such candidates).
+  uint32_t sources = kAllTacticSources;
+  bool allows(TacticSource s) const { return (sources & tactic_source_bit(s)) != 0; }
 
   int opset() const { return node.opset; }
   const Operand& in(size_t i) const { return inputs[i]; }
@@ -123,6 +127,8 @@ class Kernel {
   virtual size_t workspace_bytes() const { return 0; }
   /// Human-readable tactic, e.g. "cudnn:eng12" or "kiln:broadcast_binary" (kiln inspect).
   virtual std::string tactic() const = 0;
+  /// The library the kernel runs in (BuilderConfig::tactic_sources).
+  virtual TacticSource tactic_source() const { return TacticSource::kKiln; }
   /// What KernelConfig::tactic needs to rebuild exactly this kernel (e.g. a cuDNN engine
   /// id and its knob choices); empty for kernels that have one way to run.
   virtual std::string tactic_params() const { return {}; }

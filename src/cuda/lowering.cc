@@ -155,6 +155,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   ao.enabled = cfg.autotune;
   ao.workspace_limit = cfg.workspace_limit;
   ao.logger = &logger;
+  ao.sources = cfg.tactic_sources;
   AutotuneProgress progress = [&](size_t done, size_t total, const ir::Node& n, const builder::TimingEntry& e,
                                   bool cached) {
     if (logger.enabled(LogLevel::kInfo))
@@ -165,10 +166,13 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
   };
   AutotuneStats as;
   KILN_ASSIGN_OR_RETURN(std::set<const ir::Node*> tuned, autotune_graph(*lg, h.res(), p, cache, ao, progress, as));
+  KILN_ASSIGN_OR_RETURN(uint32_t dropped,
+                        drop_costly_libraries(*lg, h.res(), p, cache, ao, cfg.library_tradeoff, tuned, as));
   stats.tuned = as.tuned;
   stats.from_cache = as.from_cache;
   stats.candidates = as.candidates;
   stats.skipped = as.skipped;
+  stats.sources_dropped = dropped;
   if (cfg.autotune)
     logger.log(LogLevel::kInfo, "autotune: " + std::to_string(as.tuned) + " layers timed (" +
                                     std::to_string(as.candidates) + " candidates, " + std::to_string(as.skipped) +
@@ -177,7 +181,7 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
 
   std::map<std::string, int> host_ops;
   std::map<const ir::Node*, bool> view;
-  const std::string extra = precision_signature(p);
+  const std::string extra = tuning_signature(p, cfg.tactic_sources);
   for (const auto& n : lg->nodes()) {
     NodeKind kind;
     if (tuned.count(n.get())) {
@@ -195,7 +199,10 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
       if (!lowered.is_ok()) return lowered.status();
       LoweredNode& ln = *lowered;
       kind = ln.kind;
-      if (ln.kernel) n->tactic_artifact = ln.kernel->artifact();
+      if (ln.kernel) {
+        n->tactic_artifact = ln.kernel->artifact();
+        n->tactic_source = tactic_source_bit(ln.kernel->tactic_source());
+      }
       switch (ln.kind) {
         case NodeKind::kKernel: n->tactic = ln.kernel->tactic(); break;
         case NodeKind::kView: n->tactic = ln.kernel ? std::string(kTacticView) + "+" + ln.kernel->tactic() : kTacticView; break;
@@ -208,7 +215,10 @@ Status lower_graph(ir::Graph& g, const BuilderConfig& cfg, plan::PlanInfo& info,
           break;
       }
     }
-    if (kind == NodeKind::kKernel) ++stats.gpu_kernels;
+    if (kind == NodeKind::kKernel) {
+      ++stats.gpu_kernels;
+      stats.sources_used |= n->tactic_source;
+    }
     if (kind == NodeKind::kHost) ++stats.host_nodes;
     KILN_RETURN_IF_ERROR(check_layouts(*n, kind));
     view[n.get()] = kind == NodeKind::kView;

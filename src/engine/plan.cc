@@ -58,7 +58,7 @@ class Writer {
       auto tac = fbb.CreateString(n->tactic), tac_params = fbb.CreateString(n->tactic_params);
       auto art = n->tactic_artifact.empty() ? 0 : fbb.CreateVector(n->tactic_artifact);
       nodes.push_back(fb::CreateNodeDef(fbb, name, op, dom, n->opset, in, out, imp, av, tac, tac_params,
-                                        n->tactic_ms, art));
+                                        n->tactic_ms, art, n->tactic_source));
     }
     auto name = fbb.CreateString(g.name);
     auto vv = fbb.CreateVector(values);
@@ -151,6 +151,7 @@ class Reader {
       if (nd->tactic()) n->tactic = nd->tactic()->str();
       if (nd->tactic_params()) n->tactic_params = nd->tactic_params()->str();
       n->tactic_ms = nd->tactic_ms();
+      n->tactic_source = nd->tactic_source();
       if (nd->tactic_artifact()) n->tactic_artifact.assign(nd->tactic_artifact()->begin(), nd->tactic_artifact()->end());
       if (nd->attrs())
         for (const auto* ad : *nd->attrs()) {

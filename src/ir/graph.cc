@@ -240,6 +240,7 @@ std::unique_ptr<Graph> clone_graph(const Graph& g) {
     c->tactic = n->tactic;
     c->tactic_params = n->tactic_params;
     c->tactic_ms = n->tactic_ms;
+    c->tactic_source = n->tactic_source;
     c->tactic_artifact = n->tactic_artifact;
   }
   out->inputs = remap(g.inputs);

@@ -87,6 +87,7 @@ struct Node {
   std::string tactic;         ///< chosen tactic name (builder)
   std::string tactic_params;  ///< CUDA: what rebuilds that tactic (Kernel::tactic_params)
   float tactic_ms = -1;       ///< CUDA: its time measured by the autotuner, ms (-1: not timed)
+  uint32_t tactic_source = 0; ///< CUDA: its TacticSource bit (0: not timed / unknown)
   std::vector<uint8_t> tactic_artifact;  ///< CUDA: compiled code of that tactic (Kernel::artifact)
 
   Value* input(size_t i) const { return i < inputs.size() ? inputs[i] : nullptr; }

@@ -5,6 +5,7 @@
 // rebuild fails with TacticUnavailable when a context is created, not with a wrong answer.
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "engine/plan.h"
@@ -94,6 +95,7 @@ TEST(AutotuneGpu, TimingCacheMakesTheRebuildTimeNothingAndChooseTheSame) {
   std::filesystem::remove(path);
   BuilderConfig cfg = fp16();
   cfg.timing_cache = path;
+  cfg.library_tradeoff = -1;  // one tuning pass: the counts below are per layer
   auto first = build(cfg);
   ASSERT_TRUE(first.is_ok()) << first.status().to_string();
   EXPECT_EQ(first->info["autotune"]["layers_timed"], 3);
@@ -112,6 +114,75 @@ TEST(AutotuneGpu, TimingCacheMakesTheRebuildTimeNothingAndChooseTheSame) {
     EXPECT_EQ(a->graph->nodes()[k]->tactic_params, b->graph->nodes()[k]->tactic_params);
   }
   std::filesystem::remove(path);
+}
+
+/// The tactic sources of the plan's tunable layers.
+std::set<uint32_t> layer_sources(const Build& b) {
+  std::set<uint32_t> out;
+  auto lp = plan::deserialize(b.plan.data(), b.plan.size());
+  EXPECT_TRUE(lp.is_ok());
+  if (!lp.is_ok()) return out;
+  for (const auto& n : lp->graph->nodes())
+    if (tunable(*n)) out.insert(n->tactic_source);
+  return out;
+}
+
+TEST(AutotuneGpu, TacticSourcesLimitTheCandidates) {
+  KILN_REQUIRE_GPU();
+  const uint32_t kiln = tactic_source_bit(TacticSource::kKiln),
+                 cudnn = tactic_source_bit(TacticSource::kCudnn),
+                 cublaslt = tactic_source_bit(TacticSource::kCublasLt);
+  for (uint32_t sources : {kiln | cudnn, cudnn | cublaslt}) {
+    BuilderConfig cfg = fp16();
+    cfg.tactic_sources = sources;
+    auto b = build(cfg);
+    ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+    EXPECT_EQ(b->info["autotune"]["tactic_sources"], tactic_sources_to_string(sources));
+    for (uint32_t s : layer_sources(*b)) EXPECT_NE(s & sources, 0u) << tactic_sources_to_string(s);
+  }
+}
+
+TEST(AutotuneGpu, LibraryTradeoffDropsALibraryWhoseLayersHaveOtherKernels) {
+  KILN_REQUIRE_GPU();
+  BuilderConfig cfg = fp16();
+  cfg.library_tradeoff = 100.0;  // any slowdown is worth it
+  auto b = build(cfg);
+  ASSERT_TRUE(b.is_ok()) << b.status().to_string();
+  // The 1x1 convolution and the Gemm have kiln kernels: no cuBLASLt. The 3x3 convolution
+  // has only cuDNN's: cuDNN stays.
+  const std::set<uint32_t> used = layer_sources(*b);
+  EXPECT_EQ(used.count(tactic_source_bit(TacticSource::kCublasLt)), 0u);
+  EXPECT_EQ(used.count(tactic_source_bit(TacticSource::kCudnn)), 1u);
+  EXPECT_EQ(b->info["autotune"]["sources_used"].get<std::string>().find("cublaslt"),
+            std::string::npos);
+  // The engine still computes what the CPU computes.
+  auto inputs = block_inputs();
+  auto er = gputest::build_and_run(block(), inputs, cfg);
+  ASSERT_TRUE(er.is_ok()) << er.status().to_string();
+  auto cpu_inputs = block_inputs();
+  auto ref = gputest::build_and_run(block(), cpu_inputs, BuilderConfig{});
+  ASSERT_TRUE(ref.is_ok()) << ref.status().to_string();
+  EXPECT_EQ(compare_tensors(ref->outputs[0], er->outputs[0].cast(DataType::kF32), 2e-2, 2e-2), "");
+}
+
+TEST(AutotuneGpu, ALibraryWithoutAlternativesIsKept) {
+  KILN_REQUIRE_GPU();
+  // A MatMul runs only on cuBLASLt: with any tradeoff, cuBLASLt stays and keeps its layers.
+  Net n;
+  ir::Value* x = n.input({4, 32});
+  n.output(n.op("MatMul", {n.op("Relu", {x}), n.constant({32, 8})}));
+  NetworkDefinition net(std::move(n.g));
+  BuilderConfig cfg = fp16();
+  cfg.library_tradeoff = 100.0;
+  Logger logger(LogLevel::kError);
+  auto bytes = Builder(logger).build_serialized_network(net, cfg);
+  ASSERT_TRUE(bytes.is_ok()) << bytes.status().to_string();
+  auto lp = plan::deserialize(bytes->data(), bytes->size());
+  ASSERT_TRUE(lp.is_ok());
+  const auto info = nlohmann::json::parse(lp->info.build_info);
+  EXPECT_EQ(info["autotune"]["sources_dropped"], "");
+  EXPECT_NE(info["autotune"]["sources_used"].get<std::string>().find("cublaslt"),
+            std::string::npos);
 }
 
 TEST(AutotuneGpu, WithoutAutotuneNothingIsTimed) {

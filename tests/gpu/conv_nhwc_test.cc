@@ -46,6 +46,7 @@ struct DwCase {
   int64_t k = 0;     ///< output channels of a dense convolution; 0 = depthwise
   bool w_kcrs = false;  ///< pass W in KCRS memory order (dense only)
   bool gemm1x1 = false;  ///< dense: the 1x1 GEMM factory instead of the stem kernel
+  bool tc1x1 = false;    ///< dense: kiln's tensor-core GEMM (replays `tactic`)
   std::string tactic;    ///< replay these tactic params (empty: the factory's choice)
 
   bool depthwise() const { return k == 0; }
@@ -58,6 +59,7 @@ struct DwCase {
 Result<std::unique_ptr<cuda::Kernel>> create_kernel(const DwCase& c,
                                                     const cuda::KernelConfig& cfg) {
   if (c.depthwise()) return cuda::create_depthwise_conv(cfg);
+  if (c.tc1x1) return cuda::create_conv1x1_tc(cfg);
   return c.gemm1x1 ? cuda::create_conv1x1_gemm(cfg) : cuda::create_stem_conv(cfg);
 }
 
@@ -601,6 +603,83 @@ TEST(CudaConv1x1Gemm, RefusesWhatItDoesNotRun) {
   const Status st =
       cuda::create_conv1x1_gemm(kernel_config(bad, *k.node, k.ins, k.out, k.res)).status();
   EXPECT_EQ(st.code(), ErrorCode::kTacticUnavailable) << st.to_string();
+}
+
+// ---- 1x1 convolutions on kiln's tensor-core GEMM --------------------------------------
+// (The kernel itself: tests/gpu/tc_gemm_test.cc; here the convolution's route to it.)
+
+TEST(CudaConv1x1Tc, EveryCandidateReplays) {
+  KILN_REQUIRE_GPU();
+  for (DataType dt : {kF16, kBF16}) {
+    DwCase c = gemm_residual_relu_case("tc candidates", {1, 64, 14, 14}, 256);
+    c.dt = dt;
+    const Dims y{1, 256, 14, 14};
+    const CaseData d = make_data(c, y);
+    Config k;
+    make_config(k, c, d, y);
+    k.res.sm_count = 132;
+    k.res.cc_major = 9;
+    const cuda::KernelConfig cfg = kernel_config(c, *k.node, k.ins, k.out, k.res);
+    auto candidates = cuda::conv1x1_tc_candidates(cfg);
+    ASSERT_TRUE(candidates.is_ok()) << candidates.status().to_string();
+    ASSERT_FALSE(candidates->empty());
+    for (const auto& cand : *candidates) {
+      DwCase r = c;
+      r.gemm1x1 = false;
+      r.tc1x1 = true;
+      r.tactic = cand->tactic_params();
+      expect_case(r, cand->tactic());
+    }
+  }
+}
+
+TEST(CudaConv1x1Tc, EpiloguesAndShapes) {
+  KILN_REQUIRE_GPU();
+  for (const Activation& act : fused_conv_activations())
+    for (const Dims& x : {Dims{2, 24, 7, 9}, Dims{1, 40, 5, 5}}) {
+      DwCase c = gemm_case(std::string("tc act '") + act.name + "'", kF16, x, 72);
+      c.gemm1x1 = false;
+      c.tc1x1 = true;
+      c.tactic = "kiln_tcgemm:32x64s1";
+      c.fused = true;
+      c.activation = act.name;
+      c.act_attrs = act.attrs;
+      c.residual = DwCase::kNhwc;
+      expect_case(c, "kiln:tc_gemm_32x64_splitk1_f16");
+    }
+  DwCase conv = gemm_case("tc plain Conv, no bias", kBF16, {2, 128, 6, 6}, 64);
+  conv.gemm1x1 = false;
+  conv.tc1x1 = true;
+  conv.bias = false;
+  conv.tactic = "kiln_tcgemm:64x64s2";
+  expect_case(conv, "kiln:tc_gemm_64x64_splitk2_bf16");
+}
+
+TEST(CudaConv1x1Tc, RefusesWhatItDoesNotRun) {
+  DwCase c = gemm_residual_relu_case("tc refuse", {1, 64, 6, 6}, 16);
+  c.gemm1x1 = false;
+  c.tc1x1 = true;
+  const Dims y{1, 16, 6, 6};
+  const CaseData d = make_data(c, y);
+  auto status = [&](const std::string& tactic, auto edit) {
+    DwCase r = c;
+    r.tactic = tactic;
+    Config k;
+    make_config(k, r, d, y);
+    k.res.sm_count = 132;
+    edit(k);
+    return cuda::create_conv1x1_tc(kernel_config(r, *k.node, k.ins, k.out, k.res)).status();
+  };
+  auto none = [](Config&) {};
+  EXPECT_EQ(status("kiln_tcgemm:64x64", none).code(), ErrorCode::kTacticUnavailable);
+  EXPECT_EQ(status("gemm1x1:lt00", none).code(), ErrorCode::kTacticUnavailable);
+  EXPECT_EQ(status("kiln_tcgemm:64x64s1", [](Config& k) { k.res.cc_major = 8; }).code(),
+            ErrorCode::kTacticUnavailable);
+  EXPECT_EQ(status("kiln_tcgemm:64x64s1", [](Config& k) {
+              k.ins[1].dims = {16, 64, 3, 3};
+              k.node->attrs["pads"] = ints({1, 1, 1, 1});
+            }).code(),
+            ErrorCode::kNoGpuKernel);
 }
 
 // ---- what the factory refuses (no device needed) --------------------------------------

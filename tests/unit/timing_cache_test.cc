@@ -66,7 +66,8 @@ TEST(TimingCache, SaveAndLoadRoundTrip) {
   TempFile f("kiln_timing_cache_roundtrip.json");
   Logger logger(LogLevel::kOff);
   builder::TimingCache c(R"({"gpu":"test","cudnn":1})");
-  c.put("k1", {"cudnn_conv_nhwc_f16_eng4", "f1;e4;24:23", 0.125f, 9});
+  c.put("k1", {"cudnn_conv_nhwc_f16_eng4", "f1;e4;24:23", 0.125f, 9,
+               tactic_source_bit(TacticSource::kCudnn)});
   c.put("k2", {"cublaslt:f16:algo21", "lt00ff", 0.5f, 3});
   ASSERT_TRUE(c.save(f.path).is_ok());
   auto back = builder::TimingCache::load(f.path, R"({"gpu":"test","cudnn":1})", logger);
@@ -78,9 +79,32 @@ TEST(TimingCache, SaveAndLoadRoundTrip) {
   EXPECT_EQ(e->params, "f1;e4;24:23");
   EXPECT_FLOAT_EQ(e->ms, 0.125f);
   EXPECT_EQ(e->candidates, 9);
+  EXPECT_EQ(e->source, tactic_source_bit(TacticSource::kCudnn));
+  EXPECT_EQ(back->find("k2")->source, 0u);  // not given: unknown
   EXPECT_EQ(back->find("missing"), nullptr);
-  EXPECT_EQ(back->hits(), 1u);
+  EXPECT_EQ(back->hits(), 2u);
   EXPECT_EQ(back->misses(), 1u);
+}
+
+TEST(TacticSources, ParseNamesAndEdits) {
+  const uint32_t kiln = tactic_source_bit(TacticSource::kKiln),
+                 cudnn = tactic_source_bit(TacticSource::kCudnn),
+                 cublaslt = tactic_source_bit(TacticSource::kCublasLt);
+  auto parse = [](const char* t) { return parse_tactic_sources(t).value(); };
+  EXPECT_EQ(parse("kiln,cudnn"), kiln | cudnn);
+  EXPECT_EQ(parse("CUBLASLT"), cublaslt);
+  EXPECT_EQ(parse("-cublaslt"), kiln | cudnn);
+  EXPECT_EQ(parse("-cudnn,-cublaslt"), kiln);
+  EXPECT_EQ(parse("+kiln,-cudnn"), kiln | cublaslt);
+  for (const char* bad : {"", "kiln,", "cudnn,-kiln", "tensorrt", "-kiln,-cudnn,-cublaslt"}) {
+    auto r = parse_tactic_sources(bad);
+    ASSERT_FALSE(r.is_ok()) << bad;
+    EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument) << bad;
+    EXPECT_FALSE(r.status().hint().empty());
+  }
+  EXPECT_EQ(tactic_sources_to_string(kAllTacticSources), "kiln,cudnn,cublaslt");
+  EXPECT_EQ(tactic_sources_to_string(cudnn | cublaslt), "cudnn,cublaslt");
+  EXPECT_EQ(tactic_sources_to_string(0), "");
 }
 
 TEST(TimingCache, MissingFileIsAnEmptyCache) {

@@ -75,9 +75,11 @@ struct BackendOptions {
   bool no_autotune = false;
   std::optional<std::string> timing_cache;
   std::optional<double> workspace_mib;
+  std::optional<std::string> tactic_sources;
+  std::optional<double> library_tradeoff_pct;
 };
 /// Adds --backend, --fp16, --bf16, --no-tf32, --no-nhwc, --device, --no-autotune,
-/// --timing-cache and --workspace to `sub`.
+/// --timing-cache, --workspace, --tactic-sources and --library-tradeoff to `sub`.
 void add_backend_options(CLI::App* sub, BackendOptions& o);
 /// True when load_engine builds `path` in memory (an .onnx file that is not a plan), i.e.
 /// when build options apply. False for plans and for paths that cannot be opened.

@@ -314,6 +314,13 @@ void add_backend_options(CLI::App* sub, BackendOptions& o) {
   sub->add_option("--workspace", o.workspace_mib,
                   "CUDA: the largest scratch memory one kernel may use, MiB (default 1024)")
       ->check(CLI::PositiveNumber);
+  sub->add_option("--tactic-sources", o.tactic_sources,
+                  "CUDA: kernel sources the autotuner may choose from: names (kiln,cudnn,cublaslt) "
+                  "or edits of the default set (-cublaslt, +kiln,-cudnn)");
+  sub->add_option("--library-tradeoff", o.library_tradeoff_pct,
+                  "CUDA: drop cuBLASLt or cuDNN from the engine (faster start-up) when running "
+                  "their layers on other kernels costs at most this % of the layers' time "
+                  "(default 2; negative: never)");
 }
 
 namespace {
@@ -351,6 +358,8 @@ Status apply_backend_options(const BackendOptions& o, bool building, BuilderConf
   if (o.no_autotune) cuda_only.push_back("--no-autotune");
   if (o.timing_cache) cuda_only.push_back("--timing-cache");
   if (o.workspace_mib) cuda_only.push_back("--workspace");
+  if (o.tactic_sources) cuda_only.push_back("--tactic-sources");
+  if (o.library_tradeoff_pct) cuda_only.push_back("--library-tradeoff");
   if (o.device) cfg.device = *o.device;
   if (!building) {
     // A plan's backend and precision were fixed when it was built.
@@ -382,6 +391,10 @@ Status apply_backend_options(const BackendOptions& o, bool building, BuilderConf
   cfg.autotune = !o.no_autotune;
   if (o.timing_cache) cfg.timing_cache = *o.timing_cache;
   if (o.workspace_mib) cfg.workspace_limit = static_cast<size_t>(*o.workspace_mib * 1024 * 1024);
+  if (o.tactic_sources) {
+    KILN_ASSIGN_OR_RETURN(cfg.tactic_sources, parse_tactic_sources(*o.tactic_sources));
+  }
+  if (o.library_tradeoff_pct) cfg.library_tradeoff = *o.library_tradeoff_pct / 100.0;
   if (isatty(fileno(stderr))) cfg.progress = draw_progress;
   return Status::ok();
 }
