@@ -40,6 +40,16 @@ struct EngineState;
 /// Per-context state: stream, handles, arena, kernels, CUDA graph.
 struct ContextState;
 
+/// Starts, once per process, a thread that makes the first calls into the libraries named
+/// by `sources` (TacticSource bits) on the current device: cuBLASLt's first call builds its kernel
+/// tables (80-140 ms on an H200), cuDNN's first convolution loads its engine libraries
+/// (56-140 ms). Runtime::deserialize_file starts it as soon as it has read a plan's graph
+/// section, so that this overlaps reading, checking and uploading the weights; an
+/// execution context that needs a library first simply finds it ready (or waits inside
+/// it). Later calls do nothing; the thread is joined at process exit. The environment
+/// variable KILN_LIBRARY_WARMUP=0 turns it off.
+void warm_up_libraries(uint32_t sources);
+
 /// Uploads a loaded CUDA plan's weights. Errors: NoGpu, GpuArchMismatch (naming both
 /// compute capabilities), OutOfMemory.
 Result<std::shared_ptr<EngineState>> load_engine(const plan::LoadedPlan& plan, Logger& logger);

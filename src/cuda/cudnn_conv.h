@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cuda_runtime.h>
+#include <cudnn.h>
 
 #include <cstdint>
 
@@ -29,5 +30,12 @@ struct ConvEpilogueParams {
 /// on `stream`. Errors: CudaError from the launch; Internal for another dtype.
 Status launch_conv_epilogue(DataType dt, void* y, const void* bias, const void* z,
                             const ConvEpilogueParams& p, cudaStream_t stream);
+
+/// The first cuDNN convolution of a process loads cuDNN's engine libraries and
+/// initialises them (56-140 ms on an H200, docs/cuda.md "Cold start"): this builds one
+/// small FP16 channels-last convolution plan on `handle` so that the cost is paid there,
+/// e.g. on a thread while a plan file loads (warm_up_libraries). Errors are ignored: the
+/// real convolutions report their own.
+void warm_up_cudnn(cudnnHandle_t handle);
 
 }  // namespace kiln::cuda

@@ -330,4 +330,26 @@ Result<LoadedPlan> deserialize_file(const std::string& path) {
   return load(std::move(storage), size);
 }
 
+std::optional<PlanPeek> peek_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  uint8_t pre[kPreambleBytes];
+  if (!f || !f.read(reinterpret_cast<char*>(pre), kPreambleBytes) || std::memcmp(pre, kMagic, 8) != 0)
+    return std::nullopt;
+  uint32_t ver;
+  uint64_t fb_size;
+  std::memcpy(&ver, pre + 8, 4);
+  std::memcpy(&fb_size, pre + 16, 8);
+  if (ver != kFormatVersion || fb_size > (uint64_t{1} << 32)) return std::nullopt;
+  std::vector<uint8_t> fb(static_cast<size_t>(fb_size));
+  if (!f.read(reinterpret_cast<char*>(fb.data()), static_cast<std::streamsize>(fb.size()))) return std::nullopt;
+  flatbuffers::Verifier verifier(fb.data(), fb.size(), 128, 10'000'000);
+  if (!fb::VerifyPlanBuffer(verifier)) return std::nullopt;
+  const fb::Plan* plan = fb::GetPlan(fb.data());
+  PlanPeek peek;
+  peek.backend = plan->backend() && plan->backend()->str() == "cuda" ? Backend::kCuda : Backend::kCpu;
+  if (plan->graph() && plan->graph()->nodes())
+    for (const auto* n : *plan->graph()->nodes()) peek.tactic_sources |= n->tactic_source();
+  return peek;
+}
+
 }  // namespace kiln::plan

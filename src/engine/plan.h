@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,5 +60,15 @@ Result<LoadedPlan> deserialize(const void* data, size_t size);
 /// deserialize() of a plan file, read in one piece straight into the aligned storage.
 /// Errors: IoError (cannot open or read), and those of deserialize().
 Result<LoadedPlan> deserialize_file(const std::string& path);
+
+/// What a plan file's graph section says about it, read without its weights (the first
+/// bytes of the file) and without the checksum: for work that can start while the rest
+/// loads. nullopt when the file cannot be read or is not a valid plan of this format
+/// (deserialize_file then reports why).
+struct PlanPeek {
+  Backend backend = Backend::kCpu;
+  uint32_t tactic_sources = 0;  ///< TacticSource bits of the nodes' kernels
+};
+std::optional<PlanPeek> peek_file(const std::string& path);
 
 }  // namespace kiln::plan

@@ -133,6 +133,11 @@ Result<std::unique_ptr<Engine>> Runtime::deserialize(const void* data, size_t si
 }
 
 Result<std::unique_ptr<Engine>> Runtime::deserialize_file(const std::string& path) {
+#ifdef KILN_WITH_CUDA
+  // The libraries' one-time start-up runs while the weights are read (cuda/backend.h).
+  if (std::optional<plan::PlanPeek> peek = plan::peek_file(path); peek && peek->backend == Backend::kCuda)
+    cuda::warm_up_libraries(peek->tactic_sources);
+#endif
   auto lp = plan::deserialize_file(path);
   auto r = lp.is_ok() ? make_engine(std::move(*lp), logger_) : Result<std::unique_ptr<Engine>>(lp.status());
   if (!r.is_ok()) return r.status().with_context("'" + path + "'");

@@ -15,8 +15,9 @@
 // [r·BM/S, (r+1)·BM/S) of the tile, sums them over the S CTAs' shared memory (DSMEM, split
 // order: deterministic), applies alpha, bias, residual and the activation, and writes rows
 // with 8-byte stores (consecutive threads, consecutive columns). A second barrier keeps
-// every CTA's shared memory alive until the others have read it. S = 1 is the same code
-// path with a cluster of one.
+// every CTA's shared memory alive until the others have read it; S = 1 needs neither
+// barrier. A thread's four columns are the same in every row it writes, so it loads their
+// bias before the main loop; the row loop is compiled once per activation (write_rows).
 #include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -91,14 +92,52 @@ __device__ __forceinline__ void load_rows(T* sm, const T* __restrict__ g, int ro
   }
 }
 
-/// act(alpha·acc + bias + z) for one output element.
-template <typename T>
-__device__ __forceinline__ float epilogue(float acc, const TcParams& p, const T* bias,
-                                          const T* z, int64_t zi, int col) {
-  float v = acc * p.alpha;
-  if (bias) v += to_compute(bias[col]);
-  if (z) v += to_compute(z[zi]);
-  return ops::apply_fused_activation<float>(p.act, v);
+/// Writes rows [r0, r1) of the CTA's tile (bias in `bq`, this thread's four columns at
+/// `qc`): the sum of the splits' FP32 tiles `part` (in split order: the same sum on every
+/// run), act(alpha·sum + bias + z) rounded once. One copy per activation, chosen once per
+/// CTA: a switch per element made the kernel 200 KB of code, and its warps stalled on
+/// instruction fetch (Nsight Compute: 63% of their cycles).
+template <typename T, int kOutRow, int kQuads, int kRowStep, ops::FusedActivation A>
+__device__ __forceinline__ void write_rows(const float* part, cg::cluster_group& cluster,
+                                           int split, int splits, int r0, int r1, int m0,
+                                           int gn, int qc, const float (&bq)[4], const T* z,
+                                           T* y, const TcParams& p) {
+  const ops::FusedEpilogue act{A, p.act.p0, p.act.p1};
+#pragma unroll 2
+  for (int r = r0 + static_cast<int>(threadIdx.x) / kQuads; r < r1; r += kRowStep) {
+    const int gm = m0 + r;
+    if (gm >= p.m) break;
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int s = 0; s < splits; ++s) {
+      const float* tile = s == split ? part : cluster.map_shared_rank(part, s);
+      const float4 t = *reinterpret_cast<const float4*>(tile + r * kOutRow + qc);
+      v.x += t.x;
+      v.y += t.y;
+      v.z += t.z;
+      v.w += t.w;
+    }
+    const int64_t at = static_cast<int64_t>(gm) * p.n + gn;
+    float o[4] = {v.x * p.alpha + bq[0], v.y * p.alpha + bq[1], v.z * p.alpha + bq[2],
+                  v.w * p.alpha + bq[3]};
+    if (p.vec_out) {  // N % 4 == 0: the four columns are inside
+      if (z) {
+        const uint2 zr = *reinterpret_cast<const uint2*>(z + at);
+        const T* zv = reinterpret_cast<const T*>(&zr);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) o[j] += to_compute(zv[j]);
+      }
+      T out[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        out[j] = from_compute<T>(ops::apply_fused_activation<float>(act, o[j]));
+      *reinterpret_cast<uint2*>(y + at) = *reinterpret_cast<const uint2*>(out);
+    } else {
+      for (int j = 0; j < 4 && gn + j < p.n; ++j) {
+        const float v1 = z ? o[j] + to_compute(z[at + j]) : o[j];
+        y[at + j] = from_compute<T>(ops::apply_fused_activation<float>(act, v1));
+      }
+    }
+  }
 }
 
 template <typename T, int BM, int BN>
@@ -115,6 +154,18 @@ __global__ void __launch_bounds__(TcShape<BM, BN>::kThreads)
   // This split's K-steps: an even share of the k_tiles.
   const int kt0 = p.k_tiles * split / splits;
   const int nk = p.k_tiles * (split + 1) / splits - kt0;
+
+  // Epilogue mapping: a thread owns four columns (fixed) of every kRowStep-th row, so its
+  // bias values are loaded now, their latency hidden by the main loop.
+  constexpr int kQuads = BN / 4;
+  static_assert(Sh::kThreads % kQuads == 0, "a thread's columns stay fixed");
+  constexpr int kRowStep = Sh::kThreads / kQuads;
+  const int qc = (threadIdx.x % kQuads) * 4, gn = n0 + qc;
+  float bq[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  if (bias)
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (gn + j < p.n) bq[j] = to_compute(bias[gn + j]);
 
   auto load = [&](int i) {  // K-step kt0 + i into stage i % kStages
     T* const a = pipe + (i % kStages) * Sh::kStageElems;
@@ -172,37 +223,28 @@ __global__ void __launch_bounds__(TcShape<BM, BN>::kThreads)
             make_float2(acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
       }
   cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();  // every split's tile is in its CTA's shared memory
+  if (splits > 1) cluster.sync();  // every split's tile is in its CTA's shared memory
+  else __syncthreads();
 
   const int r0 = BM * split / splits, r1 = BM * (split + 1) / splits;
-  constexpr int kQuads = BN / 4;  // 4 columns per thread and step
-  for (int e = threadIdx.x; e < (r1 - r0) * kQuads; e += Sh::kThreads) {
-    const int r = r0 + e / kQuads, c = (e % kQuads) * 4;
-    const int gm = m0 + r, gn = n0 + c;
-    if (gm >= p.m || gn >= p.n) continue;
-    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    for (int s = 0; s < splits; ++s) {
-      const float4 t =
-          *reinterpret_cast<const float4*>(cluster.map_shared_rank(part, s) + r * Sh::kOutRow + c);
-      v.x += t.x;
-      v.y += t.y;
-      v.z += t.z;
-      v.w += t.w;
-    }
-    const float o[4] = {v.x, v.y, v.z, v.w};
-    const int64_t row = static_cast<int64_t>(gm) * p.n;
-    if (p.vec_out) {  // N % 4 == 0: the four columns are inside
-      T out[4];
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        out[j] = from_compute<T>(epilogue(o[j], p, bias, z, row + gn + j, gn + j));
-      *reinterpret_cast<uint2*>(y + row + gn) = *reinterpret_cast<const uint2*>(out);
-    } else {
-      for (int j = 0; j < 4 && gn + j < p.n; ++j)
-        y[row + gn + j] = from_compute<T>(epilogue(o[j], p, bias, z, row + gn + j, gn + j));
+  if (gn < p.n) {
+    switch (p.act.act) {
+#define KILN_TC_EPILOGUE(A)                                                                   \
+  case A:                                                                                     \
+    write_rows<T, Sh::kOutRow, kQuads, kRowStep, A>(part, cluster, split, splits, r0, r1, m0, \
+                                                    gn, qc, bq, z, y, p);                    \
+    break;
+      KILN_TC_EPILOGUE(ops::FusedActivation::kNone)
+      KILN_TC_EPILOGUE(ops::FusedActivation::kRelu)
+      KILN_TC_EPILOGUE(ops::FusedActivation::kLeakyRelu)
+      KILN_TC_EPILOGUE(ops::FusedActivation::kClip)
+      KILN_TC_EPILOGUE(ops::FusedActivation::kSigmoid)
+      KILN_TC_EPILOGUE(ops::FusedActivation::kHardSwish)
+      KILN_TC_EPILOGUE(ops::FusedActivation::kSiLU)
+#undef KILN_TC_EPILOGUE
     }
   }
-  cluster.sync();  // the other CTAs have read this one's tile
+  if (splits > 1) cluster.sync();  // the other CTAs have read this one's tile
 }
 
 using LaunchFn = Status (*)(const TcParams& p, dim3 grid, const void* x, const void* w,
