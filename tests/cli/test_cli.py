@@ -704,13 +704,14 @@ def gpu_present():
 
 @pytest.mark.parametrize("cmd", ["build", "run", "bench", "inspect"])
 @pytest.mark.parametrize("flags", [["--fp16"], ["--bf16"], ["--no-tf32"], ["--no-nhwc"], ["--device", "0"],
-                                   ["--backend", "cpu", "--fp16"]])
+                                   ["--backend", "cpu", "--fp16"], ["--tactic-sources", "-cublaslt"],
+                                   ["--library-tradeoff", "5"]])
 def test_cuda_only_options_need_cuda_backend(tiny, tmp_path, cmd, flags):
     path, _, _ = tiny
     p = kiln(cmd, path, *flags)
     assert p.returncode == EXIT_USAGE, p.stderr
     assert errors(p) == ["KLN-E0002"], p.stderr
-    flag = "--device" if flags[-1] == "0" else flags[-1]
+    flag = [f for f in flags if f.startswith("--") and f != "--backend"][-1]
     assert flag in p.stderr
     assert "cuda backend only" in p.stderr and "hint: add --backend cuda" in p.stderr
     assert not path.with_suffix(".kiln").exists()
@@ -722,6 +723,19 @@ def test_fp16_and_bf16_exclude_each_other(tiny):
         p = kiln(cmd, path, "--backend", "cuda", "--fp16", "--bf16")
         assert p.returncode == EXIT_USAGE, p.stderr
         assert errors(p) == ["KLN-E0002"] and "exclude each other" in p.stderr
+
+
+@pytest.mark.parametrize("value,why", [("tensorrt", "unknown source 'tensorrt'"),
+                                       ("cudnn,-kiln", "mixes signed"),
+                                       ("-kiln,-cudnn,-cublaslt", "no source left")])
+def test_bad_tactic_sources(tiny, value, why):
+    if "cuda" not in kiln("--version").stdout:
+        pytest.skip("kiln built without the cuda backend")
+    path, _, _ = tiny
+    p = kiln("build", path, "--backend", "cuda", f"--tactic-sources={value}")
+    assert p.returncode == EXIT_USAGE, p.stderr
+    assert errors(p) == ["KLN-E0002"], p.stderr
+    assert why in p.stderr and "hint:" in p.stderr
 
 
 def test_bad_backend_name(tiny):

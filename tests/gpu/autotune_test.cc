@@ -165,6 +165,30 @@ TEST(AutotuneGpu, LibraryTradeoffDropsALibraryWhoseLayersHaveOtherKernels) {
   EXPECT_EQ(compare_tensors(ref->outputs[0], er->outputs[0].cast(DataType::kF32), 2e-2, 2e-2), "");
 }
 
+TEST(AutotuneGpu, LibraryChoiceIsReproducibleWithATimingCache) {
+  KILN_REQUIRE_GPU();
+  const std::string path =
+      (std::filesystem::temp_directory_path() / "kiln_library_choice_cache.json").string();
+  std::filesystem::remove(path);
+  BuilderConfig cfg = fp16();
+  cfg.timing_cache = path;
+  cfg.library_tradeoff = 100.0;
+  auto first = build(cfg);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  auto second = build(cfg);
+  ASSERT_TRUE(second.is_ok()) << second.status().to_string();
+  // Both tuning passes come from the cache: nothing is timed, the same choice is made.
+  EXPECT_EQ(second->info["autotune"]["layers_timed"], 0);
+  EXPECT_EQ(second->info["autotune"]["candidates_timed"], 0);
+  EXPECT_EQ(first->info["autotune"]["sources_dropped"], second->info["autotune"]["sources_dropped"]);
+  auto a = plan::deserialize(first->plan.data(), first->plan.size());
+  auto b = plan::deserialize(second->plan.data(), second->plan.size());
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  for (size_t k = 0; k < a->graph->nodes().size(); ++k)
+    EXPECT_EQ(a->graph->nodes()[k]->tactic_params, b->graph->nodes()[k]->tactic_params);
+  std::filesystem::remove(path);
+}
+
 TEST(AutotuneGpu, ALibraryWithoutAlternativesIsKept) {
   KILN_REQUIRE_GPU();
   // A MatMul runs only on cuBLASLt: with any tradeoff, cuBLASLt stays and keeps its layers.
