@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #ifdef __CUDACC__
 #define KILN_HOST_DEVICE __host__ __device__
@@ -56,6 +57,26 @@ KILN_HOST_DEVICE inline C fused_sigmoid(C x) {
   if (x >= C(0)) return C(1) / (C(1) + exp(-x));
   const C e = exp(x);
   return e / (C(1) + e);
+}
+
+/// Calls f(std::integral_constant<FusedActivation, a>{}): kernels compile one branch-free
+/// copy of their epilogue per activation and choose it once, not per element (a switch per
+/// element in unrolled code doubled the stem kernel's time and made the tensor-core GEMM
+/// 200 KB of code).
+template <typename F>
+KILN_HOST_DEVICE inline void visit_fused_activation(FusedActivation a, F&& f) {
+  switch (a) {
+#define KILN_VISIT_ACTIVATION(A) \
+  case FusedActivation::A: f(std::integral_constant<FusedActivation, FusedActivation::A>{}); break;
+    KILN_VISIT_ACTIVATION(kNone)
+    KILN_VISIT_ACTIVATION(kRelu)
+    KILN_VISIT_ACTIVATION(kLeakyRelu)
+    KILN_VISIT_ACTIVATION(kClip)
+    KILN_VISIT_ACTIVATION(kSigmoid)
+    KILN_VISIT_ACTIVATION(kHardSwish)
+    KILN_VISIT_ACTIVATION(kSiLU)
+#undef KILN_VISIT_ACTIVATION
+  }
 }
 
 /// act(x) in compute type C (float, or double for f64), with the same expressions as the

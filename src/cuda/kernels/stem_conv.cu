@@ -145,20 +145,9 @@ template <typename T, typename Sh>
 __device__ __forceinline__ void stage_mtile(const float (&acc)[Sh::kNTiles][4],
                                             const ops::FusedEpilogue& act, uint32_t* sw, int g,
                                             int tig) {
-  // One branch-free copy per activation: a switch per element would bloat the unrolled
-  // code (measured: twice the kernel time).
-  switch (act.act) {
-#define KILN_STEM_EPILOGUE(A) \
-  case A: stage_mtile<T, Sh, A>(acc, act, sw, g, tig); break;
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kNone)
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kRelu)
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kLeakyRelu)
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kClip)
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kSigmoid)
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kHardSwish)
-    KILN_STEM_EPILOGUE(ops::FusedActivation::kSiLU)
-#undef KILN_STEM_EPILOGUE
-  }
+  ops::visit_fused_activation(act.act, [&](auto a) {
+    stage_mtile<T, Sh, decltype(a)::value>(acc, act, sw, g, tig);
+  });
 }
 
 template <typename T, int R, int S, int STRIDE, int K>

@@ -228,24 +228,33 @@ __global__ void __launch_bounds__(TcShape<BM, BN>::kThreads)
 
   const int r0 = BM * split / splits, r1 = BM * (split + 1) / splits;
   if (gn < p.n) {
-    switch (p.act.act) {
-#define KILN_TC_EPILOGUE(A)                                                                   \
-  case A:                                                                                     \
-    write_rows<T, Sh::kOutRow, kQuads, kRowStep, A>(part, cluster, split, splits, r0, r1, m0, \
-                                                    gn, qc, bq, z, y, p);                    \
-    break;
-      KILN_TC_EPILOGUE(ops::FusedActivation::kNone)
-      KILN_TC_EPILOGUE(ops::FusedActivation::kRelu)
-      KILN_TC_EPILOGUE(ops::FusedActivation::kLeakyRelu)
-      KILN_TC_EPILOGUE(ops::FusedActivation::kClip)
-      KILN_TC_EPILOGUE(ops::FusedActivation::kSigmoid)
-      KILN_TC_EPILOGUE(ops::FusedActivation::kHardSwish)
-      KILN_TC_EPILOGUE(ops::FusedActivation::kSiLU)
-#undef KILN_TC_EPILOGUE
-    }
+    ops::visit_fused_activation(p.act.act, [&](auto a) {
+      write_rows<T, Sh::kOutRow, kQuads, kRowStep, decltype(a)::value>(
+          part, cluster, split, splits, r0, r1, m0, gn, qc, bq, z, y, p);
+    });
   }
   if (splits > 1) cluster.sync();  // the other CTAs have read this one's tile
 }
+
+/// The launch configuration of `grid` whose z dim (the splits of a tile) is one cluster.
+struct SplitLaunch {
+  cudaLaunchAttribute attr[1];
+  cudaLaunchConfig_t cfg = {};
+  SplitLaunch(dim3 grid, int threads, int smem, cudaStream_t stream) {
+    attr[0].id = cudaLaunchAttributeClusterDimension;
+    attr[0].val.clusterDim.x = 1;
+    attr[0].val.clusterDim.y = 1;
+    attr[0].val.clusterDim.z = grid.z;
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(threads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+  }
+  SplitLaunch(const SplitLaunch&) = delete;  // cfg points at attr
+  SplitLaunch& operator=(const SplitLaunch&) = delete;
+};
 
 using LaunchFn = Status (*)(const TcParams& p, dim3 grid, const void* x, const void* w,
                             const void* b, const void* z, void* y, cudaStream_t stream);
@@ -254,19 +263,8 @@ template <typename T, int BM, int BN>
 Status launch(const TcParams& p, dim3 grid, const void* x, const void* w, const void* b,
               const void* z, void* y, cudaStream_t stream) {
   using Sh = TcShape<BM, BN>;
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = dim3(Sh::kThreads);
-  cfg.dynamicSmemBytes = Sh::kSmem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 1;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = grid.z;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  KILN_CUDA_CHECK(cudaLaunchKernelEx(&cfg, tc_gemm_kernel<T, BM, BN>, static_cast<const T*>(x),
+  const SplitLaunch l(grid, Sh::kThreads, Sh::kSmem, stream);
+  KILN_CUDA_CHECK(cudaLaunchKernelEx(&l.cfg, tc_gemm_kernel<T, BM, BN>, static_cast<const T*>(x),
                                      static_cast<const T*>(w), static_cast<const T*>(b),
                                      static_cast<const T*>(z), static_cast<T*>(y), p));
   return Status::ok();
@@ -363,19 +361,9 @@ Result<std::unique_ptr<Kernel>> make_tc_gemm_kernel(const KernelConfig& cfg, con
   KILN_CUDA_CHECK(
       cudaFuncSetAttribute(v.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, v.smem));
   if (t.splits > 1) {  // the cluster must fit on the GPU
-    cudaLaunchConfig_t lc = {};
-    lc.gridDim = dim3(1, 1, t.splits);
-    lc.blockDim = dim3(v.threads);
-    lc.dynamicSmemBytes = v.smem;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributeClusterDimension;
-    attr[0].val.clusterDim.x = 1;
-    attr[0].val.clusterDim.y = 1;
-    attr[0].val.clusterDim.z = t.splits;
-    lc.attrs = attr;
-    lc.numAttrs = 1;
+    const SplitLaunch l(dim3(1, 1, t.splits), v.threads, v.smem, nullptr);
     int clusters = 0;
-    KILN_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, v.kernel, &lc));
+    KILN_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, v.kernel, &l.cfg));
     if (clusters < 1)
       return cfg.unsupported("a cluster of " + std::to_string(t.splits) + " " + name +
                              " CTAs does not fit on this GPU");
