@@ -3,12 +3,14 @@
 // Gemm nodes of the form X·Wᵀ + bias (ONNX Operators.md, Gemm-13, transB = 1), e.g. a
 // classifier's fully connected layer.
 //
-// It exists for small problems, where cuBLASLt's Hopper kernels leave most SMs idle (one
-// 128x128 tile per SM, no split of GEMM-K) and where an engine that needs no cuBLASLt at
-// all starts faster: cuBLASLt's first use in a process costs 80-140 ms and each of its
-// kernels another 3-4 ms at its first launch (H200, cuBLAS 13.1, measured with
-// out-of-tree probes in session 9; docs/cuda.md, "Cold start"). The autotuner keeps it
-// only where it is the fastest candidate.
+// It exists so that an engine can do without cuBLASLt, whose first use in a process costs
+// 80-140 ms and each of whose kernels another 3-4 ms at its first launch (H200, cuBLAS
+// 13.1; docs/cuda.md, "Cold start"): the autotuner keeps it where it is the fastest
+// candidate, and the start-up-aware library choice (autotune.h, drop_costly_libraries)
+// where cuBLASLt is dropped (a classifier's Gemm has no cuDNN kernel). It is not yet as
+// fast as cuBLASLt on small layers: timed in CUDA graphs on ResNet-50's batch-1 1x1
+// convolutions it takes 1.1-2.5x cuBLASLt's time (5-7 us against 2.6-5.8 us; the
+// classifier 6.4 against 5.6 us), its fixed cost per launch being the gap.
 //
 // Algorithm (kernels/tc_gemm.cu): a CTA tile of BM x BN outputs, 32x32 per warp, GEMM-K in
 // steps of 32 through a 4-stage cp.async pipeline (PTX ISA, "cp.async"), operands read with
