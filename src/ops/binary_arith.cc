@@ -7,32 +7,6 @@
 namespace kiln::ops {
 namespace {
 
-// Integer arithmetic goes through wrap_t so overflow wraps instead of being UB.
-#define KILN_ARITH_OP(NAME, OP)                                                            \
-  struct NAME {                                                                           \
-    template <typename C> C operator()(C x, C y) const {                                  \
-      if constexpr (std::is_integral_v<C>)                                                \
-        return static_cast<C>(static_cast<wrap_t<C>>(x) OP static_cast<wrap_t<C>>(y));   \
-      else return x OP y;                                                                 \
-    }                                                                                     \
-  };
-KILN_ARITH_OP(AddOp, +) KILN_ARITH_OP(SubOp, -) KILN_ARITH_OP(MulOp, *)
-#undef KILN_ARITH_OP
-struct DivOp {
-  template <typename C> C operator()(C x, C y) const {
-    if constexpr (std::is_integral_v<C>) {
-      // Integer division by zero is undefined in ONNX; return 0 instead of trapping, and
-      // INT_MIN / -1 (which traps on x86) wraps like numpy.
-      if (y == 0) return C(0);
-      if constexpr (std::is_signed_v<C>)
-        if (y == C(-1)) return static_cast<C>(-static_cast<std::make_unsigned_t<C>>(x));
-      return static_cast<C>(x / y);
-    } else {
-      return x / y;
-    }
-  }
-};
-
 /// Mod (Mod-13; the float fmod=0 rules are those of Mod-28, the natural extension).
 /// fmod=0: result takes the divisor's sign (Python %, numpy.mod); fmod=1: C fmod / truncated
 /// integer remainder. Integer division by zero gives 0 rather than trapping.

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/arith.h"
 #include "ops/helpers.h"
 
 namespace kiln::ops {
@@ -80,13 +81,6 @@ Op make_op(const ir::Node& n) {
   if constexpr (std::is_constructible_v<Op, const ir::Node&>) return Op(n);
   else return Op{};
 }
-
-/// For integral C: an unsigned type at least as wide as int, in which +, -, * wrap modulo 2^n
-/// (numpy's integer overflow behaviour) without C++ undefined behaviour; convert the result
-/// back with static_cast<C>.
-template <typename C>
-using wrap_t =
-    std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
 
 /// Visits the output of a broadcast over N inputs (dims right-aligned, numpy rules; the
 /// caller has validated them, e.g. through shape inference) in rows of contiguous output

@@ -12,11 +12,7 @@
 #include <string>
 #include <type_traits>
 
-#ifdef __CUDACC__
-#define KILN_HOST_DEVICE __host__ __device__
-#else
-#define KILN_HOST_DEVICE
-#endif
+#include "ops/host_device.h"
 
 #ifndef __CUDACC__
 #include "ir/graph.h"

@@ -6,33 +6,16 @@
 #pragma once
 
 #include "cuda/kernels/pointwise.cuh"
+#include "ops/arith.h"
 
 namespace kiln::cuda {
 
-// Integer arithmetic goes through wrap_t so overflow wraps instead of being UB.
-#define KILN_ARITH_OP(NAME, OP)                                                          \
-  struct NAME {                                                                         \
-    template <typename C> __device__ C operator()(C x, C y) const {                     \
-      if constexpr (std::is_integral_v<C>)                                              \
-        return static_cast<C>(static_cast<wrap_t<C>>(x) OP static_cast<wrap_t<C>>(y)); \
-      else return x OP y;                                                               \
-    }                                                                                   \
-  };
-KILN_ARITH_OP(AddOp, +) KILN_ARITH_OP(SubOp, -) KILN_ARITH_OP(MulOp, *)
-#undef KILN_ARITH_OP
-
-struct DivOp {
-  template <typename C> __device__ C operator()(C x, C y) const {
-    if constexpr (std::is_integral_v<C>) {
-      if (y == 0) return C(0);  // undefined in ONNX; no trap
-      if constexpr (std::is_signed_v<C>)
-        if (y == C(-1)) return static_cast<C>(-static_cast<std::make_unsigned_t<C>>(x));
-      return static_cast<C>(x / y);
-    } else {
-      return x / y;
-    }
-  }
-};
+// The arithmetic itself is the CPU reference's (ops/arith.h).
+using ops::wrap_t;
+using ops::AddOp;
+using ops::DivOp;
+using ops::MulOp;
+using ops::SubOp;
 
 /// Two operands of one type in Set; output of that type, or bool when kBoolOut.
 template <typename Op, uint32_t Set, bool kBoolOut = false>

@@ -77,12 +77,6 @@ __device__ __forceinline__ T float_to_int(double v) {
   return static_cast<T>(static_cast<int64_t>(v));
 }
 
-/// For integral C: an unsigned type at least as wide as int in which +, -, * wrap modulo
-/// 2^n without undefined behaviour (ops::wrap_t, numpy's integer overflow).
-template <typename C>
-using wrap_t =
-    std::conditional_t<(sizeof(C) < sizeof(unsigned)), unsigned, std::make_unsigned_t<C>>;
-
 // ---- dtype sets -----------------------------------------------------------------------------
 
 /// Element-type sets of the pointwise ops (the CPU kernels' ops::TypeSet minus f8e4m3,
