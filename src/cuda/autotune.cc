@@ -303,10 +303,6 @@ Result<uint32_t> drop_costly_libraries(ir::Graph& g, const Resources& res, const
     if (n->tactic_ms > 0) total_ms += n->tactic_ms;
   for (TacticSource lib : {TacticSource::kCublasLt, TacticSource::kCudnn}) {
     const uint32_t bit = tactic_source_bit(lib);
-    std::set<const ir::Node*> users;
-    for (const auto& n : g.nodes())
-      if (n->tactic_source == bit) users.insert(n.get());
-    if (users.empty()) continue;
     struct Choice {
       ir::Node* n;
       std::string tactic, params;
@@ -314,11 +310,15 @@ Result<uint32_t> drop_costly_libraries(ir::Graph& g, const Resources& res, const
       uint32_t source;
       std::vector<uint8_t> artifact;
     };
-    std::vector<Choice> before;
-    for (const auto& n : g.nodes())
-      if (users.count(n.get()))
-        before.push_back({n.get(), n->tactic, n->tactic_params, n->tactic_ms, n->tactic_source,
-                          n->tactic_artifact});
+    std::set<const ir::Node*> users;
+    std::vector<Choice> before;  // the users' choices, restored if the library stays
+    for (const auto& n : g.nodes()) {
+      if (n->tactic_source != bit) continue;
+      users.insert(n.get());
+      before.push_back({n.get(), n->tactic, n->tactic_params, n->tactic_ms, n->tactic_source,
+                        n->tactic_artifact});
+    }
+    if (users.empty()) continue;
     AutotuneOptions without = o;
     without.sources = o.sources & ~(dropped | bit);
     without.only = &users;

@@ -797,11 +797,14 @@ void warm_up_cudnn(cudnnHandle_t handle) {
         .set_intermediate_data_type(fe::DataType_t::FLOAT)
         .set_compute_data_type(fe::DataType_t::FLOAT);
     // [1, 16, 8, 8] channels-last, 16 filters of 1x1: as small as an engine takes.
-    auto x = g.tensor(fe::graph::Tensor_attributes().set_name("x").set_dim({1, 16, 8, 8}).set_stride(
-        {1024, 1, 128, 16}));
-    auto w = g.tensor(fe::graph::Tensor_attributes().set_name("w").set_dim({16, 16, 1, 1}).set_stride(
-        {16, 1, 16, 16}));
-    auto y = g.conv_fprop(x, w, fe::graph::Conv_fprop_attributes().set_padding({0, 0}).set_stride({1, 1}).set_dilation({1, 1}));
+    using fe::graph::Tensor_attributes;
+    auto x = g.tensor(
+        Tensor_attributes().set_name("x").set_dim({1, 16, 8, 8}).set_stride({1024, 1, 128, 16}));
+    auto w = g.tensor(
+        Tensor_attributes().set_name("w").set_dim({16, 16, 1, 1}).set_stride({16, 1, 16, 16}));
+    auto y = g.conv_fprop(
+        x, w,
+        fe::graph::Conv_fprop_attributes().set_padding({0, 0}).set_stride({1, 1}).set_dilation({1, 1}));
     y->set_output(true);
     if (g.validate().is_good() && g.build_operation_graph(handle).is_good() &&
         g.create_execution_plans({fe::HeurMode_t::A}).is_good() && g.check_support().is_good())
